@@ -1,0 +1,31 @@
+"""Exit statuses and the errors a user can cause (printed as one line, no traceback)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitStatus(enum.IntEnum):
+    """What the process exit code means."""
+
+    OK = 0
+    ERROR = 1  # a user mistake, a missing setting, refused input, an auth failure
+    INTERRUPTED = 130  # Ctrl-C before anything could be finished cleanly
+
+
+class UserError(Exception):
+    """A problem the user can fix. The CLI prints `error: <message>` and exits 1."""
+
+    exit_status = ExitStatus.ERROR
+
+
+class ConfigError(UserError):
+    """A setting is missing or invalid."""
+
+
+class CacheMismatchError(UserError):
+    """The cache file was made from another database or schema."""
+
+
+class LmlAuthError(UserError):
+    """LML answered 401/403: every further request would fail the same way."""
