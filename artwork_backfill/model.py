@@ -48,3 +48,14 @@ class Answer:
     latency_ms: float
     requested_at: float  # epoch seconds
     received_at: float
+
+
+def body_has_artwork(body: dict[str, Any] | None) -> bool:
+    """Whether any result in an LML LookupResponse carries a non-empty artwork_url."""
+    if not isinstance(body, dict):
+        return False
+    for item in body.get("results") or []:
+        artwork = (item or {}).get("artwork") if isinstance(item, dict) else None
+        if isinstance(artwork, dict) and artwork.get("artwork_url"):
+            return True
+    return False

@@ -1,0 +1,463 @@
+"""The local DuckDB cache: the only module that imports duckdb.
+
+It keeps the candidate snapshot, the distinct lookup keys, every raw LML answer (never a
+verdict: scoring is a pure function over this cache), the run log, and the apply journal.
+Every append is one transaction, committed as soon as an HTTP request's answers are in, so a
+`kill -9` loses at most the requests in flight. A cache is bound to the database and schema it
+was made from and refuses any other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from artwork_backfill.errors import CacheMismatchError, UserError
+from artwork_backfill.model import Answer, LookupKey, body_has_artwork
+
+SCHEMA_VERSION = "1"
+
+_DDL = [
+    """CREATE TABLE IF NOT EXISTS meta (
+        name VARCHAR PRIMARY KEY,
+        value VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id VARCHAR PRIMARY KEY,
+        command VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ,
+        status VARCHAR NOT NULL,
+        settings VARCHAR,
+        summary VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS keys (
+        key_id VARCHAR PRIMARY KEY,
+        artist VARCHAR NOT NULL,
+        album VARCHAR NOT NULL,
+        first_seen_run VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS candidates (
+        library_id INTEGER PRIMARY KEY,
+        legacy_release_id BIGINT NOT NULL,
+        artist_name VARCHAR NOT NULL,
+        album_title VARCHAR NOT NULL,
+        format_name VARCHAR,
+        has_discogs_artist BOOLEAN NOT NULL,
+        key_id VARCHAR NOT NULL,
+        snapshot_run VARCHAR NOT NULL,
+        exported_at TIMESTAMPTZ NOT NULL)""",
+    "CREATE SEQUENCE IF NOT EXISTS response_seq START 1",
+    """CREATE TABLE IF NOT EXISTS responses (
+        response_id BIGINT PRIMARY KEY DEFAULT nextval('response_seq'),
+        run_id VARCHAR NOT NULL,
+        key_id VARCHAR NOT NULL,
+        endpoint VARCHAR NOT NULL,
+        http_status INTEGER,
+        classification VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        has_artwork BOOLEAN NOT NULL,
+        body VARCHAR,
+        attempt INTEGER NOT NULL,
+        latency_ms DOUBLE NOT NULL,
+        requested_at TIMESTAMPTZ NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS journal (
+        run_id VARCHAR NOT NULL,
+        library_id INTEGER NOT NULL,
+        artwork_url VARCHAR NOT NULL,
+        artist_name VARCHAR,
+        album_title VARCHAR,
+        band VARCHAR,
+        written_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (run_id, library_id))""",
+    """CREATE TABLE IF NOT EXISTS undo_log (
+        undo_run_id VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        library_id INTEGER NOT NULL,
+        reverted_at TIMESTAMPTZ NOT NULL)""",
+]
+
+RESPONSE_COLUMNS = [
+    "run_id",
+    "key_id",
+    "endpoint",
+    "http_status",
+    "classification",
+    "reason",
+    "has_artwork",
+    "body",
+    "attempt",
+    "latency_ms",
+    "requested_at",
+    "received_at",
+]
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """One library row exported from Postgres, with the lookup key it belongs to."""
+
+    library_id: int
+    legacy_release_id: int
+    artist_name: str
+    album_title: str
+    format_name: str | None
+    has_discogs_artist: bool
+    key_id: str
+
+
+class Cache:
+    """One open cache file. Use as a context manager, or call close()."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise UserError(f"cache {self.path} does not exist: run `artwork-backfill resolve` first")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise UserError(
+                    f"cache {self.path} is in use by another artwork-backfill process; "
+                    "wait for it to finish (or stop it) and run again"
+                ) from None
+            raise UserError(f"cannot open cache {self.path}: {text.splitlines()[0]}") from None
+        except duckdb.Error as exc:
+            raise UserError(f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}") from None
+        if not read_only:
+            for statement in _DDL:
+                self.conn.execute(statement)
+            self._set_meta_default("schema_version", SCHEMA_VERSION)
+        version = self.meta("schema_version")
+        if version is not None and version != SCHEMA_VERSION:
+            raise UserError(f"cache {self.path} has layout version {version}; this tool reads {SCHEMA_VERSION}")
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- identity ------------------------------------------------------------------------
+
+    def meta(self, name: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta_default(self, name: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [name, value])
+
+    def bind_source(self, identity: str) -> None:
+        """Record which database/schema this cache belongs to, or refuse a different one."""
+        current = self.meta("source")
+        if current is None:
+            self.conn.execute("INSERT INTO meta VALUES ('source', ?)", [identity])
+        elif current != identity:
+            raise CacheMismatchError(
+                f"cache {self.path} was made from {current}, not {identity}; "
+                "use another --cache file for this database"
+            )
+
+    def check_source(self, identity: str) -> None:
+        current = self.meta("source")
+        if current is not None and current != identity:
+            raise CacheMismatchError(
+                f"cache {self.path} was made from {current}, not {identity}; "
+                "use the --cache file that belongs to this database"
+            )
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def start_run(self, command: str, settings: dict[str, Any], run_id: str | None = None) -> str:
+        run_id = run_id or new_run_id()
+        self.conn.execute(
+            "INSERT INTO runs (run_id, command, started_at, status, settings) VALUES (?, ?, ?, 'running', ?)",
+            [run_id, command, _ts(time.time()), json.dumps(settings, default=str)],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+            [_ts(time.time()), status, json.dumps(summary, default=str), run_id],
+        )
+
+    def runs(self, command: str | None = None) -> pl.DataFrame:
+        where = "WHERE command = ?" if command else ""
+        params = [command] if command else []
+        return self.conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at", params).pl()
+
+    # -- candidates and keys -------------------------------------------------------------
+
+    def replace_candidates(self, run_id: str, rows: Sequence[CandidateRow], keys: Iterable[LookupKey]) -> None:
+        """Swap in a fresh candidate snapshot and register new keys, atomically."""
+        now = _ts(time.time())
+        frame = pl.DataFrame(
+            {
+                "library_id": [r.library_id for r in rows],
+                "legacy_release_id": [r.legacy_release_id for r in rows],
+                "artist_name": [r.artist_name for r in rows],
+                "album_title": [r.album_title for r in rows],
+                "format_name": [r.format_name for r in rows],
+                "has_discogs_artist": [r.has_discogs_artist for r in rows],
+                "key_id": [r.key_id for r in rows],
+            },
+            schema={
+                "library_id": pl.Int32,
+                "legacy_release_id": pl.Int64,
+                "artist_name": pl.String,
+                "album_title": pl.String,
+                "format_name": pl.String,
+                "has_discogs_artist": pl.Boolean,
+                "key_id": pl.String,
+            },
+        )
+        key_list = list(keys)
+        key_frame = pl.DataFrame(
+            {
+                "key_id": [k.key_id for k in key_list],
+                "artist": [k.artist for k in key_list],
+                "album": [k.album for k in key_list],
+            },
+            schema={"key_id": pl.String, "artist": pl.String, "album": pl.String},
+        )
+        self.conn.execute("BEGIN TRANSACTION")
+        try:
+            self.conn.register("_new_candidates", frame)
+            self.conn.register("_new_keys", key_frame)
+            self.conn.execute("DELETE FROM candidates")
+            self.conn.execute(
+                "INSERT INTO candidates SELECT library_id, legacy_release_id, artist_name, album_title, "
+                "format_name, has_discogs_artist, key_id, ?, ? FROM _new_candidates",
+                [run_id, now],
+            )
+            self.conn.execute(
+                "INSERT INTO keys SELECT key_id, artist, album, ? FROM _new_keys ON CONFLICT (key_id) DO NOTHING",
+                [run_id],
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self.conn.unregister("_new_candidates")
+            self.conn.unregister("_new_keys")
+
+    def candidates(self) -> pl.DataFrame:
+        return self.conn.execute("SELECT * FROM candidates ORDER BY library_id").pl()
+
+    def candidate_count(self) -> tuple[int, int]:
+        row = self.conn.execute("SELECT count(*), count(DISTINCT key_id) FROM candidates").fetchone()
+        assert row is not None
+        return int(row[0]), int(row[1])
+
+    _DONE_SQL = """
+        SELECT DISTINCT key_id FROM responses
+        WHERE classification IN ('match', 'no_match')
+          AND (endpoint = 'single' OR has_artwork OR NOT ?)
+    """
+
+    def keys_to_ask(self, *, single_followup: bool, limit: int | None = None) -> list[LookupKey]:
+        """Keys of the current snapshot that have no final answer yet, never-asked first.
+
+        With `single_followup`, a key whose only final answers came from bulk without any
+        artwork is not done: single /lookup can still find it (row-less probe, live recheck).
+        """
+        sql = f"""
+            WITH snap AS (SELECT DISTINCT key_id FROM candidates),
+                 done AS ({self._DONE_SQL}),
+                 tried AS (SELECT key_id, count(*) AS n, bool_or(classification IN ('match','no_match')) AS any_final
+                           FROM responses GROUP BY key_id)
+            SELECT k.key_id, k.artist, k.album
+            FROM keys k JOIN snap USING (key_id)
+            LEFT JOIN done d USING (key_id)
+            LEFT JOIN tried t USING (key_id)
+            WHERE d.key_id IS NULL
+            ORDER BY coalesce(t.n, 0), k.key_id
+        """
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        rows = self.conn.execute(sql, [single_followup]).fetchall()
+        return [LookupKey(key_id=r[0], artist=r[1], album=r[2]) for r in rows]
+
+    def bulk_final_keys(self) -> set[str]:
+        """Keys that already have a final bulk answer (a re-run goes straight to single for them)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT key_id FROM responses WHERE endpoint = 'bulk' AND classification IN ('match','no_match')"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    # -- answers -------------------------------------------------------------------------
+
+    def append_answers(self, run_id: str, answers: Sequence[Answer]) -> None:
+        """Store one request's answers in one transaction (durable when this returns)."""
+        if not answers:
+            return
+        frame = pl.DataFrame(
+            {
+                "run_id": [run_id] * len(answers),
+                "key_id": [a.key_id for a in answers],
+                "endpoint": [a.endpoint for a in answers],
+                "http_status": [a.http_status for a in answers],
+                "classification": [str(a.classification) for a in answers],
+                "reason": [a.reason for a in answers],
+                "has_artwork": [body_has_artwork(a.body) for a in answers],
+                "body": [None if a.body is None else json.dumps(a.body, ensure_ascii=False) for a in answers],
+                "attempt": [a.attempt for a in answers],
+                "latency_ms": [float(a.latency_ms) for a in answers],
+                "requested_at": [_ts(a.requested_at) for a in answers],
+                "received_at": [_ts(a.received_at) for a in answers],
+            },
+            schema={
+                "run_id": pl.String,
+                "key_id": pl.String,
+                "endpoint": pl.String,
+                "http_status": pl.Int32,
+                "classification": pl.String,
+                "reason": pl.String,
+                "has_artwork": pl.Boolean,
+                "body": pl.String,
+                "attempt": pl.Int32,
+                "latency_ms": pl.Float64,
+                "requested_at": pl.Datetime("us", "UTC"),
+                "received_at": pl.Datetime("us", "UTC"),
+            },
+        )
+        cols = ", ".join(RESPONSE_COLUMNS)
+        self.conn.register("_new_answers", frame)
+        try:
+            self.conn.execute(f"INSERT INTO responses ({cols}) SELECT {cols} FROM _new_answers")
+        finally:
+            self.conn.unregister("_new_answers")
+
+    def response_count(self, run_id: str | None = None) -> int:
+        if run_id is None:
+            row = self.conn.execute("SELECT count(*) FROM responses").fetchone()
+        else:
+            row = self.conn.execute("SELECT count(*) FROM responses WHERE run_id = ?", [run_id]).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def key_states(self) -> pl.DataFrame:
+        """Per key of the current snapshot: its latest answer, and its state.
+
+        The answer scoring uses is the latest *final* one (a single follow-up supersedes the
+        bulk answer it followed); with none final, the latest answer of any kind, whose
+        classification says why the key is still pending.
+        """
+        return self.conn.execute(
+            """
+            WITH snap AS (SELECT DISTINCT key_id FROM candidates),
+            ranked AS (
+                SELECT r.*, row_number() OVER (
+                    PARTITION BY r.key_id
+                    ORDER BY (r.classification IN ('match','no_match')) DESC, r.response_id DESC) AS rn,
+                    count(*) OVER (PARTITION BY r.key_id) AS answers
+                FROM responses r JOIN snap USING (key_id))
+            SELECT k.key_id, k.artist, k.album, r.response_id, r.endpoint, r.http_status,
+                   r.classification, r.reason, r.has_artwork, r.body, r.received_at,
+                   coalesce(r.answers, 0) AS answers
+            FROM keys k JOIN snap USING (key_id)
+            LEFT JOIN ranked r ON r.key_id = k.key_id AND r.rn = 1
+            ORDER BY k.key_id
+            """
+        ).pl()
+
+    def responses(self) -> pl.DataFrame:
+        return self.conn.execute("SELECT * FROM responses ORDER BY response_id").pl()
+
+    def export_parquet(self, path: Path) -> int:
+        """Write every cached answer (with its key's text) to one Parquet file."""
+        path = Path(path)
+        if path.suffix.lower() != ".parquet":
+            raise UserError(f"{path}: the export file name must end in .parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        target = str(path).replace("'", "''")
+        self.conn.execute(
+            f"""COPY (SELECT r.*, k.artist, k.album FROM responses r LEFT JOIN keys k USING (key_id)
+                     ORDER BY r.response_id)
+                TO '{target}' (FORMAT parquet)"""
+        )
+        return self.response_count()
+
+    # -- journal (apply / undo) -----------------------------------------------------------
+
+    def journal_write(self, run_id: str, rows: Sequence[tuple[int, str, str | None, str | None, str | None]]) -> None:
+        """Record rows a run wrote: (library_id, artwork_url, artist_name, album_title, band)."""
+        if not rows:
+            return
+        now = _ts(time.time())
+        frame = pl.DataFrame(
+            {
+                "run_id": [run_id] * len(rows),
+                "library_id": [r[0] for r in rows],
+                "artwork_url": [r[1] for r in rows],
+                "artist_name": [r[2] for r in rows],
+                "album_title": [r[3] for r in rows],
+                "band": [r[4] for r in rows],
+                "written_at": [now] * len(rows),
+            },
+            schema={
+                "run_id": pl.String,
+                "library_id": pl.Int32,
+                "artwork_url": pl.String,
+                "artist_name": pl.String,
+                "album_title": pl.String,
+                "band": pl.String,
+                "written_at": pl.Datetime("us", "UTC"),
+            },
+        )
+        self.conn.register("_journal_rows", frame)
+        try:
+            self.conn.execute(
+                "INSERT INTO journal SELECT * FROM _journal_rows ON CONFLICT (run_id, library_id) DO NOTHING"
+            )
+        finally:
+            self.conn.unregister("_journal_rows")
+
+    def journal(self, run_id: str | None = None) -> pl.DataFrame:
+        if run_id is None:
+            return self.conn.execute("SELECT * FROM journal ORDER BY written_at, library_id").pl()
+        return self.conn.execute(
+            "SELECT * FROM journal WHERE run_id = ? ORDER BY library_id", [run_id]
+        ).pl()
+
+    def record_undo(self, undo_run_id: str, run_id: str, library_ids: Sequence[int]) -> None:
+        if not library_ids:
+            return
+        now = _ts(time.time())
+        frame = pl.DataFrame(
+            {"undo_run_id": [undo_run_id] * len(library_ids), "run_id": [run_id] * len(library_ids),
+             "library_id": list(library_ids), "reverted_at": [now] * len(library_ids)},
+            schema={"undo_run_id": pl.String, "run_id": pl.String, "library_id": pl.Int32,
+                    "reverted_at": pl.Datetime("us", "UTC")},
+        )
+        self.conn.register("_undo_rows", frame)
+        try:
+            self.conn.execute("INSERT INTO undo_log SELECT * FROM _undo_rows")
+        finally:
+            self.conn.unregister("_undo_rows")

@@ -1,0 +1,86 @@
+"""The candidate export: which library rows may get a cover (read only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import sql
+
+from artwork_backfill.cache import CandidateRow
+from artwork_backfill.config import DbSettings
+from artwork_backfill.errors import UserError
+from artwork_backfill.model import LookupKey
+from artwork_backfill.normalize import clean_whitespace, grouping_key
+
+_EXPORT = """
+SELECT l.id, l.legacy_release_id, a.artist_name, l.album_title, f.format_name,
+       (a.discogs_artist_id IS NOT NULL) AS has_discogs_artist
+FROM {library} AS l
+JOIN {artists} AS a ON a.id = l.artist_id
+LEFT JOIN {format} AS f ON f.id = l.format_id
+WHERE l.artwork_url IS NULL
+  AND l.discogs_unavailable = false
+  AND btrim(coalesce(a.artist_name, '')) <> ''
+  AND btrim(coalesce(l.album_title, '')) <> ''
+  {discogs_filter}
+ORDER BY l.id
+"""
+
+
+def connect(db: DbSettings, *, autocommit: bool = False) -> psycopg.Connection:
+    """Open a connection; a failure is a one-line UserError with no password in it."""
+    try:
+        return psycopg.connect(db.conninfo, autocommit=autocommit)
+    except psycopg.OperationalError as exc:
+        first = db.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise UserError(f"cannot connect to PostgreSQL at {db.display}: {first}") from None
+
+
+def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[CandidateRow]:
+    """Rows with no artwork, not flagged 'not on Discogs', with a real artist and title."""
+    query = sql.SQL(_EXPORT).format(
+        library=sql.Identifier(db.schema, "library"),
+        artists=sql.Identifier(db.schema, "artists"),
+        format=sql.Identifier(db.schema, "format"),
+        discogs_filter=sql.SQL("AND a.discogs_artist_id IS NOT NULL" if only_discogs_artists else ""),
+    )
+    with connect(db) as conn:
+        conn.read_only = True
+        try:
+            rows = conn.execute(query).fetchall()
+        except psycopg.errors.UndefinedTable:
+            raise UserError(
+                f"schema {db.schema!r} has no library/artists/format tables in {db.display}: "
+                "check WXYC_SCHEMA_NAME"
+            ) from None
+    out: list[CandidateRow] = []
+    for library_id, legacy_id, artist, title, fmt, has_discogs in rows:
+        artist_clean, title_clean = clean_whitespace(artist), clean_whitespace(title)
+        if not artist_clean or not title_clean:
+            continue  # whitespace or control characters only
+        out.append(
+            CandidateRow(
+                library_id=library_id,
+                legacy_release_id=legacy_id,
+                artist_name=artist,
+                album_title=title,
+                format_name=fmt,
+                has_discogs_artist=bool(has_discogs),
+                key_id=grouping_key(artist, title),
+            )
+        )
+    return out
+
+
+def keys_of(rows: Sequence[CandidateRow]) -> list[LookupKey]:
+    """One key per distinct normalised (artist, album); its text is the lowest-id row's."""
+    keys: dict[str, LookupKey] = {}
+    for row in sorted(rows, key=lambda r: r.library_id):
+        if row.key_id not in keys:
+            keys[row.key_id] = LookupKey(
+                key_id=row.key_id,
+                artist=clean_whitespace(row.artist_name),
+                album=clean_whitespace(row.album_title),
+            )
+    return list(keys.values())

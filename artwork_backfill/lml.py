@@ -1,0 +1,378 @@
+"""The LML client: the only module that imports httpx.
+
+It asks LML about lookup keys (bulk first where the server has it), paces HTTP requests
+evenly at the configured rate with a bounded number in flight, retries transient failures
+with exponential backoff and jitter, and classifies every answer as final (match, no_match)
+or not (transient, error) per LML's contract. Every answer, including each failed attempt,
+is handed to the caller as it arrives so it can be stored before the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from artwork_backfill import __version__
+from artwork_backfill.config import CALLER_REASON, LmlSettings
+from artwork_backfill.errors import LmlAuthError
+from artwork_backfill.model import Answer, Classification, LookupKey, body_has_artwork
+
+T = Classification
+
+
+# -- classification (pure) -----------------------------------------------------------------
+
+
+def classify_body(body: Any) -> tuple[Classification, str]:
+    """What one LookupResponse body means: see LML's contract, 'retryable vs no-match'."""
+    if not isinstance(body, dict) or not isinstance(body.get("results", []), list):
+        return T.TRANSIENT, "bad_body"
+    results = body.get("results") or []
+    if body.get("timeout") is True:
+        return T.TRANSIENT, "timeout_flag"
+    if body.get("degraded") is True and not body_has_artwork(body):
+        reason = str(body.get("degraded_reason") or "unknown")
+        if reason == "cache_only":
+            # A real answer from LML's cache that found no cover: a no-match, as WXYC counts it.
+            return T.NO_MATCH, "degraded_cache_only"
+        return T.TRANSIENT, f"degraded_{reason}"
+    if not results:
+        return T.NO_MATCH, "empty"
+    return T.MATCH, "degraded_with_artwork" if body.get("degraded") is True else "results"
+
+
+def classify_bulk_item(item: Any) -> tuple[Classification, str, dict[str, Any] | None]:
+    """One entry of a /lookup/bulk reply: branch on `status`, not on whether lookup is null."""
+    if not isinstance(item, dict):
+        return T.TRANSIENT, "bulk_item_malformed", None
+    status = item.get("status")
+    lookup = item.get("lookup")
+    if status == "error":
+        message = str(item.get("message") or "error")[:80]
+        return T.TRANSIENT, f"bulk_item_error:{message}", None
+    if status in ("match", "no_match") and isinstance(lookup, dict):
+        classification, reason = classify_body(lookup)
+        return classification, reason, lookup
+    return T.TRANSIENT, f"bulk_item_status:{str(status)[:40]}", lookup if isinstance(lookup, dict) else None
+
+
+def request_body(key: LookupKey, *, extended: bool = True) -> dict[str, Any]:
+    """An album-context lookup: artist, album, and BS's raw_message; never song/warm_cache."""
+    raw = " - ".join(part for part in (key.artist, key.album) if part)
+    return {"artist": key.artist, "album": key.album, "raw_message": raw, "extended": extended}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# -- pacing --------------------------------------------------------------------------------
+
+
+class Pacer:
+    """Hands out send times evenly spaced at `rate_per_min`: no bursts, never above the rate.
+
+    Any 60-second half-open window holds at most `rate_per_min` sends.
+    """
+
+    def __init__(self, rate_per_min: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 60.0 / rate_per_min
+        self._clock = clock
+        self._next: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            slot = now if self._next is None else max(now, self._next)
+            self._next = slot + self.interval
+            delay = slot - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    keys: list[LookupKey]
+    endpoint: str  # "bulk" | "single"
+    attempt: int
+
+
+@dataclass
+class ResolveStats:
+    requests: int = 0
+    bulk_requests: int = 0
+    single_requests: int = 0
+    answers: int = 0
+    bulk_unavailable: bool = False
+    retries: int = 0
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+
+AnswerSink = Callable[[list[Answer], list[str]], None]
+"""Called after each HTTP request with its answers and the keys it finished for this run."""
+
+
+class LmlClient:
+    def __init__(self, settings: LmlSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+        self.stats = ResolveStats()
+        self._bulk_available = settings.use_bulk
+        self._rng = random.Random()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"artwork-backfill/{__version__}",
+            "X-Caller-Class": "5",
+            "X-Caller-Reason": CALLER_REASON,
+            "X-Caller-Budget-Ms": str(self.settings.budget_ms),
+        }
+        if self.settings.api_key:
+            headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        return headers
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After is a floor."""
+        s = self.settings
+        base = min(s.backoff_max_s, s.backoff_base_s * (2 ** max(0, attempt - 1)))
+        delay = base * self._rng.uniform(0.5, 1.0)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, 600.0))
+        return delay
+
+    async def resolve(
+        self,
+        keys: Sequence[LookupKey],
+        sink: AnswerSink,
+        *,
+        single_only: set[str] | frozenset[str] = frozenset(),
+    ) -> ResolveStats:
+        """Ask LML about every key; returns when each is final, an error, or out of attempts."""
+        s = self.settings
+        pacer = Pacer(s.rate_per_min)
+        queue: asyncio.Queue[_Unit] = asyncio.Queue()
+        outstanding = 0
+        idle = asyncio.Event()
+        fatal: list[BaseException] = []
+        loop = asyncio.get_running_loop()
+        timers: list[asyncio.TimerHandle] = []
+
+        def submit(unit: _Unit, delay: float = 0.0) -> None:
+            nonlocal outstanding
+            outstanding += 1
+            idle.clear()
+            if delay > 0:
+                timers.append(loop.call_later(delay, queue.put_nowait, unit))
+            else:
+                queue.put_nowait(unit)
+
+        bulk_keys = [k for k in keys if k.key_id not in single_only]
+        for k in keys:
+            if k.key_id in single_only or not self._bulk_available:
+                submit(_Unit([k], "single", 1))
+        if self._bulk_available:
+            for i in range(0, len(bulk_keys), s.bulk_size):
+                submit(_Unit(bulk_keys[i : i + s.bulk_size], "bulk", 1))
+        if outstanding == 0:
+            return self.stats
+
+        async with httpx.AsyncClient(
+            base_url=s.base_url,
+            headers=self._headers(),
+            transport=self._transport,
+            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency),
+            follow_redirects=False,
+        ) as http:
+
+            async def worker() -> None:
+                nonlocal outstanding
+                while True:
+                    unit = await queue.get()
+                    try:
+                        await self._process(http, pacer, unit, submit, sink)
+                    except BaseException as exc:  # auth failure or a bug: stop everything
+                        fatal.append(exc)
+                        idle.set()
+                        raise
+                    finally:
+                        outstanding -= 1
+                        if outstanding == 0:
+                            idle.set()
+
+            workers = [asyncio.create_task(worker()) for _ in range(s.concurrency)]
+            try:
+                await idle.wait()
+            finally:
+                for t in timers:
+                    t.cancel()
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+        if fatal:
+            raise fatal[0]
+        return self.stats
+
+    async def _send(
+        self, http: httpx.AsyncClient, pacer: Pacer, unit: _Unit
+    ) -> tuple[httpx.Response | None, str | None, float, float]:
+        """One HTTP request, paced. Returns (response, transport_failure_reason, requested_at, ms)."""
+        await pacer.wait()
+        self.stats.requests += 1
+        if unit.endpoint == "bulk":
+            self.stats.bulk_requests += 1
+            path = "/api/v1/lookup/bulk"
+            payload: dict[str, Any] = {"items": [request_body(k) for k in unit.keys]}
+            timeout = min(300.0, 5.0 * len(unit.keys) + 5.0)
+        else:
+            self.stats.single_requests += 1
+            path = "/api/v1/lookup"
+            payload = request_body(unit.keys[0])
+            timeout = self.settings.timeout_s
+        requested_at = time.time()
+        t0 = time.perf_counter()
+        try:
+            response = await http.post(path, content=json.dumps(payload), timeout=timeout)
+            await response.aread()
+        except httpx.TimeoutException:
+            return None, "client_timeout", requested_at, (time.perf_counter() - t0) * 1000
+        except httpx.TransportError as exc:
+            return None, f"connection_error:{type(exc).__name__}", requested_at, (time.perf_counter() - t0) * 1000
+        ms = (time.perf_counter() - t0) * 1000
+        code = str(response.status_code)
+        self.stats.status_counts[code] = self.stats.status_counts.get(code, 0) + 1
+        return response, None, requested_at, ms
+
+    async def _process(
+        self,
+        http: httpx.AsyncClient,
+        pacer: Pacer,
+        unit: _Unit,
+        submit: Callable[[_Unit, float], None],
+        sink: AnswerSink,
+    ) -> None:
+        if unit.endpoint == "bulk" and not self._bulk_available:
+            for k in unit.keys:
+                submit(_Unit([k], "single", unit.attempt), 0.0)
+            return
+        response, failure, requested_at, ms = await self._send(http, pacer, unit)
+        received_at = time.time()
+        status = None if response is None else response.status_code
+        retry_after = None if response is None else retry_after_seconds(response.headers.get("Retry-After"))
+
+        def answer(key: LookupKey, cls: Classification, reason: str, body: dict[str, Any] | None) -> Answer:
+            return Answer(
+                key_id=key.key_id,
+                endpoint=unit.endpoint,
+                http_status=status,
+                classification=cls,
+                reason=reason,
+                body=body,
+                attempt=unit.attempt,
+                latency_ms=ms,
+                requested_at=requested_at,
+                received_at=received_at,
+            )
+
+        if response is not None and status in (401, 403):
+            raise LmlAuthError(
+                f"LML refused the request with HTTP {status} "
+                f"({'no API key sent' if not self.settings.api_key else 'the API key was not accepted'}): "
+                "check LML_API_KEY; stopped without asking anything more"
+            )
+        if response is not None and status == 404 and unit.endpoint == "bulk":
+            # An LML without /lookup/bulk (the Feb generation): single lookups for the rest of the run.
+            self._bulk_available = False
+            self.stats.bulk_unavailable = True
+            for k in unit.keys:
+                submit(_Unit([k], "single", unit.attempt), 0.0)
+            return
+
+        answers: list[Answer] = []
+        if failure is not None or (status is not None and (status >= 500 or status == 429)):
+            reason = failure or f"http_{status}"
+            body = None if response is None else _error_excerpt(response)
+            answers = [answer(k, T.TRANSIENT, reason, body) for k in unit.keys]
+        elif status is not None and status != 200:
+            answers = [answer(k, T.ERROR, f"http_{status}", _error_excerpt(response)) for k in unit.keys]
+        else:
+            assert response is not None
+            try:
+                parsed = response.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                parsed = None
+            if parsed is None:
+                answers = [answer(k, T.TRANSIENT, "bad_json", _error_excerpt(response)) for k in unit.keys]
+            elif unit.endpoint == "single":
+                cls, reason = classify_body(parsed)
+                answers = [answer(unit.keys[0], cls, reason, parsed if isinstance(parsed, dict) else None)]
+            else:
+                items = parsed.get("results") if isinstance(parsed, dict) else None
+                by_index: dict[int, Any] = {}
+                if isinstance(items, list):
+                    for item in items:
+                        if isinstance(item, dict) and isinstance(item.get("index"), int):
+                            by_index[item["index"]] = item
+                for i, k in enumerate(unit.keys):
+                    if i in by_index:
+                        cls, reason, body = classify_bulk_item(by_index[i])
+                    else:
+                        cls, reason, body = T.TRANSIENT, "bulk_item_missing", None
+                    answers.append(answer(k, cls, reason, body))
+
+        self.stats.answers += len(answers)
+        retry: list[LookupKey] = []
+        finished: list[str] = []
+        for a, k in zip(answers, unit.keys, strict=True):
+            if a.classification is T.TRANSIENT and unit.attempt < self.settings.max_attempts:
+                retry.append(k)
+            elif (
+                a.classification.is_final
+                and unit.endpoint == "bulk"
+                and self.settings.single_followup
+                and not body_has_artwork(a.body)
+            ):
+                submit(_Unit([k], "single", 1), 0.0)
+            else:
+                finished.append(k.key_id)
+        sink(answers, finished)
+        if retry:
+            self.stats.retries += len(retry)
+            delay = self.backoff(unit.attempt, retry_after)
+            if unit.endpoint == "bulk":
+                submit(_Unit(retry, "bulk", unit.attempt + 1), delay)
+            else:
+                submit(_Unit(retry, "single", unit.attempt + 1), delay)
+
+
+def _error_excerpt(response: httpx.Response) -> dict[str, Any]:
+    """What an unusable response said, kept short (LML's error bodies carry no secrets)."""
+    try:
+        text = response.text
+    except UnicodeDecodeError:
+        text = "<undecodable>"
+    return {"error_text": text[:500]}

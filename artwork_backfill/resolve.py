@@ -1,0 +1,128 @@
+"""Phase one: export the candidates, ask LML about every unanswered key once, keep every answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from artwork_backfill.cache import Cache
+from artwork_backfill.candidates import export_candidates, keys_of
+from artwork_backfill.config import DbSettings, LmlSettings
+from artwork_backfill.errors import LmlAuthError
+from artwork_backfill.lml import LmlClient
+from artwork_backfill.model import Answer
+
+ProgressCallback = Callable[[int, int, int], None]
+"""(keys finished this run, keys to ask this run, HTTP requests so far)."""
+
+
+@dataclass
+class ResolveResult:
+    run_id: str
+    status: str  # "completed" | "interrupted"
+    candidates: int
+    keys: int
+    asked: int  # keys this run asked about
+    requests: int  # HTTP requests this run sent (retries included)
+    final: int  # keys of the snapshot with a final answer after this run
+    transient: int  # keys asked but still without a final answer (transient or error)
+    not_asked: int  # keys never asked yet (e.g. held back by --limit)
+    answers: int  # answers stored this run
+    bulk_unavailable: bool = False
+    elapsed_s: float = 0.0
+    requests_per_min: float = 0.0
+    transient_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_resolve(
+    cache: Cache,
+    db: DbSettings,
+    lml: LmlSettings,
+    *,
+    only_discogs_artists: bool = False,
+    limit: int | None = None,
+    progress: ProgressCallback | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
+) -> ResolveResult:
+    cache.check_source(db.identity)
+    rows = export_candidates(db, only_discogs_artists=only_discogs_artists)
+    keys = keys_of(rows)
+    cache.bind_source(db.identity)
+    settings = {
+        "lml": lml.display,
+        "rate_per_min": lml.rate_per_min,
+        "concurrency": lml.concurrency,
+        "only_discogs_artists": only_discogs_artists,
+        "limit": limit,
+        "database": db.display,
+    }
+    run_id = cache.start_run("resolve", settings)
+    cache.replace_candidates(run_id, rows, keys)
+    to_ask = cache.keys_to_ask(single_followup=lml.single_followup, limit=limit)
+    single_only = cache.bulk_final_keys() & {k.key_id for k in to_ask}
+    if on_start:
+        on_start(len(rows), len(keys), len(to_ask))
+
+    client = LmlClient(lml)
+    finished = 0
+    stored = 0
+
+    def sink(answers: list[Answer], done: list[str]) -> None:
+        nonlocal finished, stored
+        cache.append_answers(run_id, answers)
+        stored += len(answers)
+        finished += len(done)
+        if progress:
+            progress(finished, len(to_ask), client.stats.requests)
+
+    started = time.monotonic()
+    status = "completed"
+    try:
+        asyncio.run(client.resolve(to_ask, sink, single_only=single_only))
+    except KeyboardInterrupt:
+        status = "interrupted"
+    except LmlAuthError:
+        cache.finish_run(run_id, "auth_failed", {"requests": client.stats.requests})
+        raise
+    except BaseException:
+        cache.finish_run(run_id, "failed", {"requests": client.stats.requests})
+        raise
+    elapsed = time.monotonic() - started
+    result = summarize(cache, run_id, status, asked=len(to_ask), requests=client.stats.requests)
+    result.answers = stored
+    result.bulk_unavailable = client.stats.bulk_unavailable
+    result.elapsed_s = round(elapsed, 3)
+    result.requests_per_min = round(client.stats.requests / elapsed * 60, 2) if elapsed > 0 else 0.0
+    cache.finish_run(run_id, status, result.to_json())
+    return result
+
+
+def summarize(cache: Cache, run_id: str, status: str, *, asked: int, requests: int) -> ResolveResult:
+    states = cache.key_states()
+    candidates, keys = cache.candidate_count()
+    classes = states["classification"].to_list()
+    reasons = states["reason"].to_list()
+    final = sum(1 for c in classes if c in ("match", "no_match"))
+    pending = [(c, r) for c, r in zip(classes, reasons, strict=True) if c in ("transient", "error")]
+    transient_reasons: dict[str, int] = {}
+    for _c, r in pending:
+        transient_reasons[r] = transient_reasons.get(r, 0) + 1
+    return ResolveResult(
+        run_id=run_id,
+        status=status,
+        candidates=candidates,
+        keys=keys,
+        asked=asked,
+        requests=requests,
+        final=final,
+        transient=len(pending),
+        not_asked=sum(1 for c in classes if c is None),
+        answers=0,
+        transient_reasons=transient_reasons,
+    )
