@@ -162,6 +162,10 @@ class Cache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run a query and return its rows as a polars frame."""
+        return self.conn.sql(query, params=params).pl()
+
     # -- identity ------------------------------------------------------------------------
 
     def meta(self, name: str) -> str | None:
@@ -209,7 +213,7 @@ class Cache:
     def runs(self, command: str | None = None) -> pl.DataFrame:
         where = "WHERE command = ?" if command else ""
         params = [command] if command else []
-        return self.conn.execute(f"SELECT * FROM runs {where} ORDER BY started_at", params).pl()
+        return self._frame(f"SELECT * FROM runs {where} ORDER BY started_at", params)
 
     # -- candidates and keys -------------------------------------------------------------
 
@@ -268,7 +272,7 @@ class Cache:
             self.conn.unregister("_new_keys")
 
     def candidates(self) -> pl.DataFrame:
-        return self.conn.execute("SELECT * FROM candidates ORDER BY library_id").pl()
+        return self._frame("SELECT * FROM candidates ORDER BY library_id")
 
     def candidate_count(self) -> tuple[int, int]:
         row = self.conn.execute("SELECT count(*), count(DISTINCT key_id) FROM candidates").fetchone()
@@ -369,7 +373,7 @@ class Cache:
         bulk answer it followed); with none final, the latest answer of any kind, whose
         classification says why the key is still pending.
         """
-        return self.conn.execute(
+        return self._frame(
             """
             WITH snap AS (SELECT DISTINCT key_id FROM candidates),
             ranked AS (
@@ -385,10 +389,10 @@ class Cache:
             LEFT JOIN ranked r ON r.key_id = k.key_id AND r.rn = 1
             ORDER BY k.key_id
             """
-        ).pl()
+        )
 
     def responses(self) -> pl.DataFrame:
-        return self.conn.execute("SELECT * FROM responses ORDER BY response_id").pl()
+        return self._frame("SELECT * FROM responses ORDER BY response_id")
 
     def export_parquet(self, path: Path) -> int:
         """Write every cached answer (with its key's text) to one Parquet file."""
@@ -441,10 +445,8 @@ class Cache:
 
     def journal(self, run_id: str | None = None) -> pl.DataFrame:
         if run_id is None:
-            return self.conn.execute("SELECT * FROM journal ORDER BY written_at, library_id").pl()
-        return self.conn.execute(
-            "SELECT * FROM journal WHERE run_id = ? ORDER BY library_id", [run_id]
-        ).pl()
+            return self._frame("SELECT * FROM journal ORDER BY written_at, library_id")
+        return self._frame("SELECT * FROM journal WHERE run_id = ? ORDER BY library_id", [run_id])
 
     def record_undo(self, undo_run_id: str, run_id: str, library_ids: Sequence[int]) -> None:
         if not library_ids:
