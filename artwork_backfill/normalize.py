@@ -1,16 +1,38 @@
 """Pure text folding for WXYC catalog text and Discogs text.
 
 Every comparison of names in the tool goes through this module (one normaliser, one place).
+
+Two kinds of folding live here:
+
+* the *grouping* fold (`grouping_text`, `grouping_key`): deliberately conservative, it only
+  decides which library rows share one LML question;
+* the *matching* fold (`repair_mojibake`, `fold`, `parse_title`, `parse_artist`): aggressive,
+  it decides whether a Discogs spelling names the same thing as a shelf spelling. It repairs
+  mojibake, folds Unicode, reconciles `&`/`and`, "The" placement, Discogs' `(2)` suffixes and
+  WXYC's V/A credits, strips format notes (`12"`, `LP`), separates bracketed edition notes and
+  extracts numbers and roman numerals so the scorer can refuse `Vol. 1` for `Vol. 2`.
+
+The matching functions are cached: the scorer calls them for every row and every candidate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import ftfy
+from anyascii import anyascii
 
 _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+# Big enough for a whole catalogue pass (64K rows + their Discogs spellings) without eviction,
+# small enough that a 1M-answer benchmark cannot grow memory without bound.
+_CACHE_SIZE = 1 << 17
 
 
 def clean_whitespace(text: str | None) -> str:
@@ -34,3 +56,438 @@ def grouping_key(artist: str | None, album: str | None) -> str:
     """A stable id for the (artist, album) key: a short hash of the folded pair."""
     folded = f"{grouping_text(artist)}\x1f{grouping_text(album)}"
     return hashlib.sha1(folded.encode("utf-8")).hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------------------------
+# Mojibake repair
+# --------------------------------------------------------------------------------------------
+
+# MacRoman's upper half, character -> byte. WXYC's non-ASCII rows are UTF-8 bytes that were
+# read back as MacRoman ("S√°lvese" for "Sálvese"); ftfy does not know this pairing.
+_MAC_ROMAN_BYTE = {
+    ch: byte for byte, ch in enumerate(bytes(range(0x80, 0x100)).decode("mac_roman"), start=0x80)
+}
+_MAC_ROMAN_LEADS = frozenset(ch for ch, b in _MAC_ROMAN_BYTE.items() if 0xC2 <= b <= 0xF4)
+_IMPLAUSIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Mn", "Me"})
+
+
+def _repair_mac_roman(text: str) -> str:
+    """Re-read every run that is a valid UTF-8 sequence when encoded as MacRoman.
+
+    Each candidate run starts with a MacRoman character whose byte is a UTF-8 lead byte
+    (`√` = 0xC3, `¬` = 0xC2, `‚` = 0xE2 ...) and continues with the right number of
+    continuation bytes. A run is replaced only when it decodes to a single plausible
+    character (not a control, private-use or lone combining mark); anything else is kept as
+    written, so genuine text such as "Motörhead" or "√2" is left alone.
+    """
+    if not any(ch in _MAC_ROMAN_LEADS for ch in text):
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        lead = _MAC_ROMAN_BYTE.get(text[i])
+        if lead is not None and 0xC2 <= lead <= 0xF4:
+            need = 1 if lead < 0xE0 else 2 if lead < 0xF0 else 3
+            seq = [lead]
+            for j in range(i + 1, min(i + 1 + need, n)):
+                cont = _MAC_ROMAN_BYTE.get(text[j])
+                if cont is None or not 0x80 <= cont <= 0xBF:
+                    break
+                seq.append(cont)
+            if len(seq) == need + 1:
+                try:
+                    decoded = bytes(seq).decode("utf-8")
+                except UnicodeDecodeError:
+                    decoded = ""
+                if (
+                    len(decoded) == 1
+                    and unicodedata.category(decoded) not in _IMPLAUSIBLE_CATEGORIES
+                ):
+                    out.append(decoded)
+                    i += need + 1
+                    continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def repair_mojibake(text: str | None) -> str:
+    """Whitespace-clean `text` and undo mojibake and HTML entities; '' for None.
+
+    cp1252/latin-1 mojibake ("BeyoncÃ©") is ftfy's job; MacRoman mojibake of UTF-8
+    ("S√°lvese", "¬µ-Ziq") is repaired run by run (ftfy leaves it alone). Text without
+    either is returned unchanged apart from whitespace.
+    """
+    cleaned = clean_whitespace(text)
+    if "&" in cleaned and ";" in cleaned:
+        cleaned = html.unescape(cleaned)
+    if cleaned.isascii():
+        return cleaned
+    repaired = _repair_mac_roman(ftfy.fix_encoding(cleaned))
+    return clean_whitespace(repaired)
+
+
+def was_repaired(text: str | None) -> bool:
+    """True when `repair_mojibake` changed more than whitespace."""
+    return repair_mojibake(text) != clean_whitespace(text)
+
+
+# --------------------------------------------------------------------------------------------
+# The matching fold
+# --------------------------------------------------------------------------------------------
+
+_AND_RE = re.compile(r"\s*[&+]\s*")
+_APOSTROPHE_RE = re.compile(r"['`´‘’]")
+_ACRONYM_RE = re.compile(r"\b(?:[a-z0-9]\.){2,}(?:[a-z0-9]\b)?")
+_NON_ALNUM_RE = re.compile(r"[^a-z0-9]+")
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def fold(text: str | None) -> str:
+    """Fold text for matching: lowercase ASCII words separated by single spaces.
+
+    Repairs mojibake, applies NFKC and case folding, transliterates (æ→ae, ø→o, ß→ss,
+    ł→l, é→e), spells `&` and `+` as "and", drops apostrophes and acronym dots
+    ("R.E.M." → "rem") and turns all other punctuation into spaces.
+    """
+    s = unicodedata.normalize("NFKC", repair_mojibake(text)).casefold()
+    if not s.isascii():
+        s = anyascii(s).lower()
+    s = _AND_RE.sub(" and ", s)
+    s = _APOSTROPHE_RE.sub("", s)
+    s = _ACRONYM_RE.sub(lambda m: m.group(0).replace(".", ""), s)
+    return _NON_ALNUM_RE.sub(" ", s).strip()
+
+
+# Words after which a number word or a lone roman numeral counts as a number:
+# "Part One" == "Part 1", "Vol. I" == "Vol. 1"; a bare "I" elsewhere stays the pronoun.
+_NUMBER_CONTEXT = frozenset(
+    {"vol", "volume", "part", "pt", "chapter", "ch", "book", "no", "nr", "number", "episode",
+     "disc", "disk", "phase", "act", "op", "opus", "series", "movement", "mvt", "track",
+     "tape", "session", "sessions", "suite", "symphony", "concerto", "sonata"}
+)  # fmt: skip
+_TOKEN_SYNONYMS = {"volume": "vol", "pt": "part", "nr": "no", "number": "no", "disk": "disc"}
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+}
+_ORDINAL_RE = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+# Roman numerals from 2 to 39 made of i, v and x only. Letters such as c, d, l, m are left
+# out on purpose: "mc", "dc", "cd", "mix", "lil" and "mid" are words, not numbers.
+_ROMAN_RE = re.compile(r"^x{0,3}(?:ix|iv|v?i{0,3})$")
+_ROMAN_VALUES = {"i": 1, "v": 5, "x": 10}
+
+
+def _roman_value(token: str) -> int | None:
+    if not token or not _ROMAN_RE.match(token):
+        return None
+    total = 0
+    for ch, nxt in zip(token, [*token[1:], ""], strict=True):
+        value = _ROMAN_VALUES[ch]
+        total += -value if nxt and _ROMAN_VALUES[nxt] > value else value
+    return total
+
+
+def roman_to_int(token: str, *, in_context: bool = False) -> int | None:
+    """The value of a roman-numeral token, or None.
+
+    Multi-letter numerals (ii ... xxxix) always count. The single letters i, v and x count
+    only `in_context` (after "vol", "part", "chapter" ...), so "I Am", "Malcolm X" and
+    "V for Vendetta" keep their words.
+    """
+    token = token.lower()
+    if len(token) == 1 and not in_context:
+        return None
+    return _roman_value(token)
+
+
+def _canonical_tokens(folded: str) -> tuple[tuple[str, ...], frozenset[int]]:
+    """Canonical tokens of a folded string, and the numbers among them."""
+    tokens: list[str] = []
+    numbers: set[int] = set()
+    previous = ""
+    for raw in folded.split():
+        token = _TOKEN_SYNONYMS.get(raw, raw)
+        in_context = previous in _NUMBER_CONTEXT
+        value: int | None = None
+        if token.isdigit():
+            value = int(token)
+        elif (m := _ORDINAL_RE.match(token)) is not None:
+            value = int(m.group(1))
+        elif in_context and token in _NUMBER_WORDS:
+            value = _NUMBER_WORDS[token]
+        else:
+            value = roman_to_int(token, in_context=in_context)
+        if value is not None:
+            token = str(value)
+            numbers.add(value)
+        tokens.append(token)
+        previous = raw
+    return tuple(tokens), frozenset(numbers)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def canonical(text: str | None) -> str:
+    """`fold` plus canonical tokens: "Volume II" → "vol 2", "Part One" → "part 1"."""
+    return " ".join(_canonical_tokens(fold(text))[0])
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def numbers_in(text: str | None) -> frozenset[int]:
+    """Every number in `text`: digits, ordinals, roman numerals (see `roman_to_int`), and
+    number words after a context word."""
+    return _canonical_tokens(fold(text))[1]
+
+
+# --------------------------------------------------------------------------------------------
+# Titles
+# --------------------------------------------------------------------------------------------
+
+# A format written into a title: 12", 7", 10", 12 inch, 7-inch (with an optional trailing
+# "single"/"vinyl"), anywhere in the title, bracketed or not.
+_INCH_RE = re.compile(
+    r"[(\[]?\s*\b(?:7|10|12)\s*(?:\"|”|″|''|-?\s*inch(?:es)?\b)"
+    r"(?:\s*(?:single|vinyl|record))?\s*[)\]]?",
+    re.IGNORECASE,
+)
+# A trailing physical format word: "Foo LP", "Bar 2xCD", "Baz CD-R".
+_TRAILING_FORMAT_RE = re.compile(
+    r"\s+[-–—]?\s*(?:\d\s*x\s*)?(?:lp|cd|cds|cdr|cd-r|cd5|cdep|cassette)\.?\s*$",
+    re.IGNORECASE,
+)
+# A trailing "EP" is kept as a (soft) edition note: "Foo EP" and "Foo" are usually the same
+# record, but not always, so the scorer weighs the difference.
+_TRAILING_EP_RE = re.compile(r"\s+[-–—]?\s*(ep)\.?\s*$", re.IGNORECASE)
+_BRACKET_RE = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]|\{([^{}]*)\}")
+_TRANSLATION_RE = re.compile(r"\s+=\s+(.+)$")
+_DASH_NOTE_RE = re.compile(r"\s+[-–—]\s+([^-–—]+)$")
+_THE_SUFFIX_RE = re.compile(r"^(.*\S)\s*,\s*the$", re.IGNORECASE)
+_SELF_TITLED_RE = re.compile(r"^\W*(?:s\s*[/.\\]\s*t\.?|self[\s-]*titled)\W*$", re.IGNORECASE)
+
+_FORMAT_TOKENS = frozenset(
+    {"lp", "lps", "cd", "cds", "cdr", "cassette", "mc", "vinyl", "album", "x", "2xlp", "2xcd",
+     "3xlp", "3xcd", "inch", "single", "7", "10", "12", "2", "3", "4", "digital", "file",
+     "files", "flac", "mp3"}
+)  # fmt: skip
+_EDITION_TOKENS = frozenset(
+    {"deluxe", "edition", "editions", "ed", "remaster", "remastered", "remasters", "reissue",
+     "reissued", "repress", "expanded", "anniversary", "bonus", "version", "mono", "stereo",
+     "debut", "import", "promo", "limited", "special", "collector", "collectors", "vinyl", "cd",
+     "lp", "ep", "disc", "digipak", "digipack", "gatefold", "180g", "180", "gram", "box", "set",
+     "soundtrack", "ost", "motion", "picture", "score", "album", "single", "sampler", "mini",
+     "us", "uk", "eu", "japan", "japanese", "jp", "press", "pressing", "issue", "original",
+     "mastered", "restored", "reedition", "explicit", "instrumental", "instrumentals"}
+)  # fmt: skip
+_YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
+
+
+def _is_format_note(folded: str) -> bool:
+    tokens = folded.replace("x", " x ").split()
+    return bool(tokens) and all(t in _FORMAT_TOKENS or t.isdigit() for t in tokens)
+
+
+def _is_edition_note(folded: str) -> bool:
+    tokens = folded.split()
+    if not tokens:
+        return True
+    if all(_YEAR_RE.match(t) for t in tokens):
+        return True
+    return any(t in _EDITION_TOKENS for t in tokens) or bool(_ORDINAL_RE.match(tokens[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class Title:
+    """A title split into what identifies the album and what annotates it.
+
+    `core` and `full` are canonical folded strings (see `canonical`); `full` keeps the
+    bracketed notes, `core` drops them. Format notes (`12"`, `LP`, `(2xCD)`) are dropped from
+    both. `numbers` come from the core, `note_numbers` from notes that are not edition notes
+    (`(Switched On Volume 2)` counts, `(2011 Remaster)` does not).
+    """
+
+    text: str
+    core: str
+    full: str
+    notes: tuple[str, ...]
+    edition_notes: tuple[str, ...]
+    numbers: frozenset[int]
+    note_numbers: frozenset[int]
+    format_notes: tuple[str, ...]
+    self_titled: bool
+    repaired: bool
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def parse_title(text: str | None) -> Title:
+    """Split an album title into core words, notes, format notes and numbers."""
+    repaired = repair_mojibake(text)
+    work = repaired
+    if (m := _THE_SUFFIX_RE.match(work)) is not None:
+        work = f"The {m.group(1)}"
+
+    format_notes: list[str] = []
+
+    def take_format(match: re.Match[str]) -> str:
+        format_notes.append(fold(match.group(0)))
+        return " "
+
+    work = _INCH_RE.sub(take_format, work).strip()
+    if (m := _TRAILING_FORMAT_RE.search(work)) is not None and m.start() > 0:
+        format_notes.append(fold(m.group(0)))
+        work = work[: m.start()].rstrip()
+
+    raw_notes: list[str] = []
+    forced_edition: set[str] = set()  # notes that annotate whatever their words
+    if (m := _TRAILING_EP_RE.search(work)) is not None and m.start() > 0:
+        raw_notes.append("ep")
+        work = work[: m.start()].rstrip()
+    if (m := _TRANSLATION_RE.search(work)) is not None and m.start() > 0:
+        # Discogs' "Title = Translated Title": the same record under a second name.
+        raw_notes.append(m.group(1))
+        forced_edition.add(canonical(m.group(1)))
+        work = work[: m.start()].rstrip()
+
+    def take_bracket(match: re.Match[str]) -> str:
+        inner = next(g for g in match.groups() if g is not None)
+        folded_inner = fold(inner)
+        if folded_inner and _is_format_note(folded_inner):
+            format_notes.append(folded_inner)
+            return " "
+        raw_notes.append(inner)
+        return " \x00 "  # a marker: notes stay in place in `full`
+
+    with_markers = _BRACKET_RE.sub(take_bracket, work)
+    if (m := _DASH_NOTE_RE.search(with_markers)) is not None and m.start() > 0:
+        tail = fold(m.group(1))
+        if tail and _is_edition_note(tail):
+            raw_notes.append(m.group(1))
+            with_markers = with_markers[: m.start()] + " \x00 "
+
+    core_text = with_markers.replace("\x00", " ")
+    core_tokens, numbers = _canonical_tokens(fold(core_text))
+    notes = tuple(canonical(n) for n in raw_notes if fold(n))
+    if not core_tokens and notes:
+        # The whole title is a note ("(Untitled)"): the note is the title.
+        core_tokens, numbers = _canonical_tokens(" ".join(notes))
+        notes = ()
+    edition_notes = tuple(n for n in notes if n in forced_edition or _is_edition_note(n))
+    note_numbers: set[int] = set()
+    for note in notes:
+        if note not in edition_notes:
+            note_numbers |= _canonical_tokens(note)[1]
+    core = " ".join(core_tokens)
+    full = " ".join([core, *notes]).strip()
+    return Title(
+        text=repaired,
+        core=core,
+        full=full,
+        notes=notes,
+        edition_notes=edition_notes,
+        numbers=numbers,
+        note_numbers=frozenset(note_numbers),
+        format_notes=tuple(format_notes),
+        self_titled=bool(_SELF_TITLED_RE.match(repaired)),
+        repaired=repaired != clean_whitespace(text),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Artists
+# --------------------------------------------------------------------------------------------
+
+# WXYC's compilation credits ("Various Artists - Rock - R", "Various Artists - Hiphop",
+# "various") and Discogs' ("Various", "Various Artists"). A following word without a
+# separator is a real name ("Various Production", "Various Cruelties").
+_VARIOUS_RE = re.compile(
+    r"^\s*(?:various(?:\s+artists?)?|v\s*/\s*a|v\.a\.?)\s*(?:$|[-–—:/(\[,])", re.IGNORECASE
+)
+_DISCOGS_SUFFIX_RE = re.compile(r"\s*\(\d+\)\s*$")
+_ANV_STAR_RE = re.compile(r"\s*\*+\s*$")
+VARIOUS = "various"
+
+
+@dataclass(frozen=True, slots=True)
+class ArtistName:
+    """An artist credit folded for matching.
+
+    `key` is the canonical fold without a leading article ("The Clean", "Clean, The" and
+    "Clean" share a key); `folded` keeps it. A compilation credit has key `"various"`.
+    """
+
+    text: str
+    folded: str
+    key: str
+    various: bool
+    numbers: frozenset[int]
+    discogs_suffix: bool
+    repaired: bool
+
+
+def is_various_artists(text: str | None) -> bool:
+    """True for WXYC's and Discogs' compilation credits, not for "Various Production"."""
+    return bool(_VARIOUS_RE.match(repair_mojibake(text)))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def parse_artist(text: str | None) -> ArtistName:
+    """Fold an artist credit from either side (WXYC shelf or Discogs)."""
+    repaired = repair_mojibake(text)
+    work = _ANV_STAR_RE.sub("", repaired)
+    stripped = _DISCOGS_SUFFIX_RE.sub("", work)
+    suffix = stripped != work
+    work = _ANV_STAR_RE.sub("", stripped)
+    if _VARIOUS_RE.match(work):
+        return ArtistName(
+            repaired,
+            VARIOUS,
+            VARIOUS,
+            True,
+            frozenset(),
+            suffix,
+            repaired != clean_whitespace(text),
+        )
+    if (m := _THE_SUFFIX_RE.match(work)) is not None:
+        work = f"The {m.group(1)}"
+    tokens, numbers = _canonical_tokens(fold(work))
+    folded = " ".join(tokens)
+    key = " ".join(tokens[1:]) if len(tokens) > 1 and tokens[0] == "the" else folded
+    return ArtistName(
+        text=repaired,
+        folded=folded,
+        key=key,
+        various=False,
+        numbers=numbers,
+        discogs_suffix=suffix,
+        repaired=repaired != clean_whitespace(text),
+    )
+
+
+def cache_clear() -> None:
+    """Empty every matching cache (for benchmarks that time a cold pass)."""
+    for cached in (repair_mojibake, fold, canonical, numbers_in, parse_title, parse_artist):
+        cached.cache_clear()

@@ -1,0 +1,760 @@
+"""Score cached LML answers into confidence bands (pure: no I/O).
+
+One key (a distinct artist/album pair) can stand for several library rows (the CD and the LP
+of one album). `score_key` gives each of those rows its own `Verdict`:
+
+* `pending`: the key was not asked yet, or its answer was not final (transient, error).
+* `no_match`: LML found nothing usable for the row: a confirmed empty answer, or results
+  without a cover (no artwork, `spacer.gif`, a streaming-only sentinel without a URL).
+* `reject`: a cover was offered and is refused (another album, a number mismatch, a
+  substituted row, an unsafe URL, an artist photo ...).
+* `review`: plausibly right, but a person has to look (row-less, not `direct`, weak titles,
+  two different covers that both fit, low LML confidence without a near-exact title ...).
+* `high`: safe to write without a person.
+
+Only `high` is ever written without a person. A `high` needs all of: `search_type ==
+"direct"`; the result's `library_item.id` is this row's `legacy_release_id` (or a sibling row
+of the same key); the artwork's *own* Discogs album and artist match the row after
+normalisation, numbers and roman numerals included; a valid https Discogs image URL (see
+`validate_artwork_url`); and no competing cover.
+
+Every candidate in `results` is considered, not only `results[0]`: LML picks artwork per
+library row, so our row may be at `results[1]` behind another album.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import enum
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from artwork_backfill.model import Answer, Classification
+from artwork_backfill.normalize import parse_artist, parse_title
+
+# --------------------------------------------------------------------------------------------
+# Public types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShelfRow:
+    """One WXYC library row, as the scorer needs it."""
+
+    library_id: int
+    legacy_release_id: int  # LML's `library_item.id` space (tubafrenzy LIBRARY_RELEASE.ID)
+    artist_name: str
+    album_title: str
+    format_name: str | None = None
+
+
+class Band(enum.StrEnum):
+    HIGH = "high"
+    REVIEW = "review"
+    REJECT = "reject"
+    NO_MATCH = "no_match"
+    PENDING = "pending"
+
+
+_SCORE_FIELDS = ("high_album", "high_artist", "review_album", "review_artist", "strict_match",
+                 "ambiguity_margin")  # fmt: skip
+_UNIT_FIELDS = ("note_weight", "album_weight", "min_lml_confidence")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every numeric knob of the scorer, in one place.
+
+    Similarity scores are rapidfuzz `token_sort_ratio` values (0..100) of the normalised
+    texts (see `artwork_backfill.normalize`).
+    """
+
+    high_album: float = 90.0
+    """Album similarity needed for HIGH; below it (and at or above `review_album`): REVIEW."""
+    high_artist: float = 90.0
+    """Artist similarity needed for HIGH; below it (and at or above `review_artist`): REVIEW."""
+    review_album: float = 60.0
+    """Below this album similarity the cover is another album: REJECT (the pollution audit's
+    "mismatch" line)."""
+    review_artist: float = 60.0
+    """Below this artist similarity the cover is another artist's: REJECT."""
+    strict_match: float = 97.0
+    """Near-exact after normalisation. A low `artwork.confidence` is overruled only when both
+    album and artist reach it; a corrected artist must match the row at least this well."""
+    note_weight: float = 0.92
+    """Weight of the title score computed with bracketed notes removed ("Pet Sounds" vs
+    "Pet Sounds (Deluxe Edition)" scores 100 x 0.92 = 92): notes count, at reduced weight."""
+    album_weight: float = 0.6
+    """Share of the album similarity in the reported combined score (the rest is artist)."""
+    min_lml_confidence: float = 0.8
+    """`artwork.confidence` below this is a warning (`low_lml_confidence`)."""
+    ambiguity_margin: float = 10.0
+    """Another fitting candidate with a different cover within this many points of the best
+    makes the row ambiguous (REVIEW)."""
+
+    def __post_init__(self) -> None:
+        for name in _SCORE_FIELDS:
+            _check_range(name, getattr(self, name), 0.0, 100.0)
+        for name in _UNIT_FIELDS:
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        if self.review_album > self.high_album:
+            raise ValueError(
+                f"review_album ({self.review_album}) must not exceed high_album ({self.high_album})"
+            )
+        if self.review_artist > self.high_artist:
+            raise ValueError(
+                f"review_artist ({self.review_artist}) must not exceed high_artist ({self.high_artist})"
+            )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str | float]) -> Thresholds:
+        """Defaults overridden by `values` (e.g. from a config file or `--threshold k=v`).
+
+        Raises ValueError naming the offending key on an unknown name or a bad value.
+        """
+        known = cls.names()
+        parsed: dict[str, float] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise ValueError(
+                    f"unknown threshold {name!r}; known thresholds: {', '.join(known)}"
+                )
+            parsed[name] = _parse_number(name, raw)
+        return cls(**parsed)
+
+    def as_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+def _parse_number(name: str, raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError(f"threshold {name!r} must be a number, got {raw!r}")
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError(f"threshold {name!r} must be a number, got {raw!r}") from None
+    else:
+        raise ValueError(f"threshold {name!r} must be a number, got {type(raw).__name__}")
+    return value
+
+
+def _check_range(name: str, value: object, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"threshold {name!r} must be a number, got {value!r}")
+    if math.isnan(value) or not low <= value <= high:
+        raise ValueError(f"threshold {name!r} must be between {low:g} and {high:g}, got {value!r}")
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The decision for one library row.
+
+    `artwork_url` is the cover the verdict is about: the one to write for HIGH (and for a
+    REVIEW a person approves), the refused one for REJECT (so the report can show it), None
+    for NO_MATCH and PENDING. `matched_*` describe the chosen candidate: Discogs' own artist
+    and album of the artwork, its release id, and the LML library row it came with.
+    `reasons` are codes from `REASONS`, optionally followed by ":detail".
+    """
+
+    library_id: int
+    band: Band
+    score: float
+    artwork_url: str | None
+    matched_artist: str | None
+    matched_album: str | None
+    matched_release_id: int | None
+    matched_library_item_id: int | None
+    search_type: str | None
+    reasons: tuple[str, ...]
+
+
+REASONS: dict[str, str] = {
+    # not final
+    "not_asked": "LML has not been asked about this key yet",
+    "pending_transient": "LML's answer was transient (timeout, shed tail, HTTP failure); ask again later",
+    "pending_error": "LML's answer was an error; ask again after the cause is fixed",
+    # nothing usable
+    "lml_no_match": "LML confirmed it has nothing for this key",
+    "empty_results": "LML returned no results",
+    "no_artwork": "LML found a library row but no artwork for it",
+    "no_artwork_url": "the artwork has no image URL",
+    "spacer_gif": "the image is Discogs' spacer.gif placeholder, not a cover",
+    "placeholder_image": "the image is a Discogs default placeholder, not a cover",
+    # which LML strategy answered
+    "search_type_alternative": "LML answered with its swapped-interpretation strategy, not a direct album match",
+    "search_type_fallback": "LML fell back to the artist's other albums (album not confirmed)",
+    "search_type_compilation": "LML answered a track-on-compilation question, not this album",
+    "search_type_song_as_artist": "LML read the text as a song title, not this album",
+    "search_type_none": "LML reports that no search strategy ran",
+    "search_type_missing": "the answer has no search_type",
+    "search_type_unknown": "the answer has a search_type this tool does not know",
+    # whose library row the result is
+    "sibling_row": "the cover came with a sibling row of the same key (another format of the album)",
+    "rowless": "the result has no WXYC library row (library_item.id 0): LML did not find this row",
+    "other_release_id": "the result is another library row (library_item.id is not one of this key's legacy ids)",
+    "own_result_conflicts": "this row's own result offers a different cover than the one chosen",
+    # text comparison
+    "album_mismatch": "Discogs' album title is another album",
+    "album_weak": "Discogs' album title only partly matches the row's title",
+    "album_missing": "the title is missing on one side, so it cannot be compared",
+    "artist_mismatch": "Discogs' artist is another artist",
+    "artist_weak": "Discogs' artist only partly matches the row's artist",
+    "number_mismatch": "the titles differ in a number or roman numeral (Vol. 1 vs Vol. 2, II vs IV)",
+    "artist_number_mismatch": "the artist names differ in a number",
+    "number_in_note_differs": "a number in a bracketed note is present on one side only",
+    "edition_note_differs": "the titles differ only by an edition note (Deluxe, Remastered, a year)",
+    "title_note_differs": "the titles differ by a bracketed note that may name another record (Live, Remixes)",
+    "self_titled": "the row's title is s/t: compared with the artist's name",
+    "various_artists": "both sides credit a compilation (WXYC V/A vs Discogs Various)",
+    "discogs_artist_suffix": "Discogs' artist carries a disambiguation suffix such as (2)",
+    "mojibake_repaired": "the row's text was repaired from mojibake before comparing",
+    # other LML signals
+    "corrected_artist": "LML corrected the typed artist; the row's artist is the corrected one",
+    "corrected_artist_mismatch": "LML corrected the artist to a name that is not the row's artist",
+    "low_lml_confidence": "LML's own artwork confidence is below the floor",
+    "degraded": "LML dropped its enrichment tail (degraded); the artwork itself is complete",
+    # URL checks
+    "url_not_https": "the image URL is not https",
+    "url_too_long": "the image URL is longer than library.artwork_url's 512 characters",
+    "url_host": "the image URL is not on a Discogs image host",
+    "url_malformed": "the image URL contains whitespace or cannot be parsed",
+    "synthetic_release": "the artwork is LML's streaming-only sentinel (no Discogs release)",
+    "artist_photo": "the image is the artist's photo, not a cover",
+    "label_image": "the image is a label logo, not a cover",
+    "image_release_differs": "the image file belongs to another Discogs release than the one matched",
+    # choice between candidates
+    "ambiguous_covers": "two different covers fit this row about equally well",
+}
+
+MAX_URL_LENGTH = 512  # library.artwork_url is varchar(512)
+DISCOGS_IMAGE_HOSTS = frozenset({"i.discogs.com", "img.discogs.com", "s.discogs.com"})
+# Codes that mean "there is no cover here" (NO_MATCH) rather than "a cover fails" (REJECT).
+_NO_COVER_CODES = frozenset({"no_artwork_url", "spacer_gif", "placeholder_image"})
+
+
+def explain(code: str) -> str:
+    """The one-line explanation of a reason code (a ":detail" suffix is kept)."""
+    base, _, detail = code.partition(":")
+    text = REASONS.get(base, base)
+    return f"{text} ({detail})" if detail else text
+
+
+# --------------------------------------------------------------------------------------------
+# URL validation
+# --------------------------------------------------------------------------------------------
+
+_S3_PREFIX = "s3://discogs-database-images/"
+_IMAGE_REF_RE = re.compile(r"(?:^|/)([RAL])-(\d+)-")
+_WHITESPACE_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+@lru_cache(maxsize=1 << 17)
+def discogs_image_ref(url: str) -> tuple[str, int] | None:
+    """What a Discogs image URL points at: ("R", release id), ("A", artist id), ("L", label id).
+
+    Current URLs carry the file name base64-encoded as the last path segment
+    (`.../czM6Ly9kaXNjb2dz...jpeg` is `s3://discogs-database-images/R-5550101-...jpeg`);
+    legacy img.discogs.com URLs carry it in clear (`.../R-5550101-1234.jpg`). None when the
+    URL reveals neither.
+    """
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    last = path.rsplit("/", 1)[-1]
+    if (m := _IMAGE_REF_RE.search(last)) is not None:
+        return m.group(1), int(m.group(2))
+    stem = last.split(".", 1)[0]
+    if len(stem) < 24:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(stem + "=" * (-len(stem) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not decoded.startswith(_S3_PREFIX):
+        return None
+    if (m := _IMAGE_REF_RE.match(decoded[len(_S3_PREFIX) :])) is None:
+        return None
+    return m.group(1), int(m.group(2))
+
+
+def validate_artwork_url(
+    url: str | None,
+    *,
+    release_id: int | None,
+    release_url: str | None,
+    artist_image_url: str | None,
+) -> tuple[str, ...]:
+    """Reason codes why `url` must not be written to `library.artwork_url`; empty = valid.
+
+    Checks: present; https; a Discogs image host; at most 512 characters; no whitespace;
+    not `spacer.gif` or a default placeholder; not LML's synthetic streaming-only sentinel
+    (`release_id` 0 or `release_url` ""); not the artist's photo (equal to
+    `artist_image_url`, or a Discogs `A-` artist image) and not a label logo (`L-`).
+    """
+    return _validate(url, _as_int(release_id), release_url, artist_image_url)
+
+
+@lru_cache(maxsize=1 << 17)
+def _validate(
+    url: str | None, release_id: int | None, release_url: str | None, artist_image_url: str | None
+) -> tuple[str, ...]:
+    reasons: list[str] = []
+    if not isinstance(url, str) or not url:
+        reasons.append("no_artwork_url")
+    else:
+        lowered = url.lower()
+        if "spacer.gif" in lowered:
+            reasons.append("spacer_gif")
+        if "/images/default-" in lowered or "default-release" in lowered:
+            reasons.append("placeholder_image")
+        host = ""
+        scheme = ""
+        if _WHITESPACE_RE.search(url):
+            reasons.append("url_malformed")
+        else:
+            try:
+                parts = urlsplit(url)
+                scheme, host = parts.scheme.lower(), (parts.hostname or "")
+            except ValueError:
+                reasons.append("url_malformed")
+        if scheme != "https":
+            reasons.append("url_not_https")
+        if host not in DISCOGS_IMAGE_HOSTS:
+            reasons.append("url_host")
+        if len(url) > MAX_URL_LENGTH:
+            reasons.append("url_too_long")
+        if artist_image_url and url == artist_image_url:
+            reasons.append("artist_photo")
+        ref = discogs_image_ref(url)
+        if ref is not None and ref[0] == "A" and "artist_photo" not in reasons:
+            reasons.append("artist_photo")
+        elif ref is not None and ref[0] == "L":
+            reasons.append("label_image")
+    if release_id is None or release_id <= 0 or not release_url:
+        reasons.append("synthetic_release")
+    return tuple(reasons)
+
+
+def _as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Text comparison (cached: a catalogue pass compares the same strings many times)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _TextMatch:
+    album: float
+    artist: float
+    combined: float
+    hard: tuple[str, ...]  # reasons that reject
+    caps: tuple[str, ...]  # reasons that hold the band at REVIEW
+    info: tuple[str, ...]  # reasons that only explain
+
+    @property
+    def strong(self) -> bool:
+        return not self.hard and "album_weak" not in self.caps and "artist_weak" not in self.caps
+
+
+def _ratio(a: str, b: str) -> float:
+    if a == b:
+        return 100.0 if a else 0.0
+    return fuzz.token_sort_ratio(a, b, processor=None)
+
+
+@lru_cache(maxsize=1 << 17)
+def _compare(
+    row_artist: str,
+    row_album: str,
+    discogs_artist: str | None,
+    discogs_album: str | None,
+    t: Thresholds,
+) -> _TextMatch:
+    hard: list[str] = []
+    caps: list[str] = []
+    info: list[str] = []
+
+    ra, da = parse_artist(row_artist), parse_artist(discogs_artist)
+    rt, dt = parse_title(row_album), parse_title(discogs_album)
+    if rt.repaired or ra.repaired:
+        info.append("mojibake_repaired")
+    if rt.self_titled and not ra.various:
+        info.append("self_titled")
+        rt = parse_title(ra.text)
+    if dt.self_titled and not da.various:
+        dt = parse_title(da.text)
+
+    # Album: the full titles, and the titles without bracketed notes at reduced weight.
+    if not rt.core or not dt.core:
+        album = 0.0
+        hard.append("album_missing")
+    else:
+        album = _ratio(rt.full, dt.full)
+        album = max(album, _ratio(rt.core, dt.core) * t.note_weight)
+        differing = set(rt.notes) ^ set(dt.notes)
+        if differing:
+            editions = set(rt.edition_notes) | set(dt.edition_notes)
+            info_or_cap = info if differing <= editions else caps
+            info_or_cap.append(
+                "edition_note_differs" if differing <= editions else "title_note_differs"
+            )
+        row_numbers = rt.numbers | rt.note_numbers
+        discogs_numbers = dt.numbers | dt.note_numbers
+        if row_numbers != discogs_numbers:
+            if (row_numbers ^ discogs_numbers) & (rt.numbers | dt.numbers):
+                hard.append("number_mismatch")
+            else:
+                caps.append("number_in_note_differs")
+
+    # Artist.
+    if ra.various or da.various:
+        artist = 100.0 if ra.various and da.various else 0.0
+        if artist:
+            info.append("various_artists")
+    elif not ra.key or not da.key:
+        artist = 0.0
+    else:
+        artist = max(_ratio(ra.key, da.key), _ratio(ra.folded, da.folded))
+        if ra.numbers != da.numbers:
+            hard.append("artist_number_mismatch")
+    if da.discogs_suffix:
+        info.append("discogs_artist_suffix")
+
+    if album < t.review_album:
+        if "album_missing" not in hard:
+            hard.append("album_mismatch")
+    elif album < t.high_album:
+        caps.append("album_weak")
+    if artist < t.review_artist:
+        hard.append("artist_mismatch")
+    elif artist < t.high_artist:
+        caps.append("artist_weak")
+
+    combined = round(t.album_weight * album + (1.0 - t.album_weight) * artist, 2)
+    return _TextMatch(album, artist, combined, tuple(hard), tuple(caps), tuple(info))
+
+
+@lru_cache(maxsize=1 << 15)
+def _corrected_matches(row_artist: str, corrected: str, strict: float) -> bool:
+    ra, ca = parse_artist(row_artist), parse_artist(corrected)
+    if ra.various or ca.various:
+        return ra.various and ca.various
+    return max(_ratio(ra.key, ca.key), _ratio(ra.folded, ca.folded)) >= strict
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------------------------
+
+_OWN, _SIBLING, _ROWLESS, _OTHER = 0, 1, 2, 3  # relation tiers, best first
+_BAND_RANK = {Band.HIGH: 0, Band.REVIEW: 1, Band.REJECT: 2}
+_UNANSWERED_DEGRADED = frozenset({"deadline_exceeded", "upstream_unavailable"})
+
+
+@dataclass(slots=True)
+class _Candidate:
+    index: int
+    tier: int
+    band: Band
+    score: float
+    usable: bool  # there is a cover to talk about (valid or not)
+    url: str | None
+    album: str | None
+    artist: str | None
+    release_id: int | None
+    library_item_id: int | None
+    reasons: list[str]
+
+
+def _unique(codes: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(codes))
+
+
+def _verdict(
+    row: ShelfRow,
+    band: Band,
+    reasons: Sequence[str],
+    search_type: str | None = None,
+    candidate: _Candidate | None = None,
+) -> Verdict:
+    if candidate is None:
+        return Verdict(
+            row.library_id, band, 0.0, None, None, None, None, None, search_type, _unique(reasons)
+        )
+    return Verdict(
+        library_id=row.library_id,
+        band=band,
+        score=candidate.score,
+        artwork_url=candidate.url if band in (Band.HIGH, Band.REVIEW, Band.REJECT) else None,
+        matched_artist=candidate.artist,
+        matched_album=candidate.album,
+        matched_release_id=candidate.release_id,
+        matched_library_item_id=candidate.library_item_id,
+        search_type=search_type,
+        reasons=_unique(reasons),
+    )
+
+
+def _search_type_doubt(search_type: str | None, tier: int) -> tuple[str | None, bool]:
+    """(reason, hard) for the answer's strategy, given where the result's row stands."""
+    if search_type == "direct":
+        return None, False
+    if search_type in ("alternative", "fallback"):
+        return f"search_type_{search_type}", tier == _OTHER
+    if search_type in ("compilation", "song_as_artist", "none"):
+        return f"search_type_{search_type}", True
+    if search_type is None:
+        return "search_type_missing", True
+    return f"search_type_unknown:{search_type}", True
+
+
+def _score_candidate(
+    row: ShelfRow,
+    index: int,
+    tier: int,
+    library_item_id: int | None,
+    artwork: Mapping[str, Any],
+    search_type: str | None,
+    corrected_artist: str | None,
+    t: Thresholds,
+) -> _Candidate:
+    url = artwork.get("artwork_url")
+    url = url if isinstance(url, str) else None
+    release_id = _as_int(artwork.get("release_id"))
+    release_url = artwork.get("release_url")
+    artist_image = artwork.get("artist_image_url")
+    discogs_album = artwork.get("album") if isinstance(artwork.get("album"), str) else None
+    discogs_artist = artwork.get("artist") if isinstance(artwork.get("artist"), str) else None
+
+    url_reasons = _validate(
+        url,
+        release_id,
+        release_url if isinstance(release_url, str) else None,
+        artist_image if isinstance(artist_image, str) else None,
+    )
+    text = _compare(row.artist_name or "", row.album_title or "", discogs_artist, discogs_album, t)
+    hard: list[str] = list(text.hard)
+    caps: list[str] = list(text.caps)
+    info: list[str] = list(text.info)
+
+    usable = not (_NO_COVER_CODES & set(url_reasons))
+    if usable:
+        hard.extend(url_reasons)
+        if url is not None and release_id is not None:
+            ref = discogs_image_ref(url)
+            if ref is not None and ref[0] == "R" and ref[1] != release_id:
+                caps.append("image_release_differs")
+
+    # Structural doubts: each alone allows REVIEW at best; together with a weak text match,
+    # REJECT (two doubts about one cover are too many to show a person).
+    doubts: list[str] = []
+    st_reason, st_hard = _search_type_doubt(search_type, tier)
+    if st_reason is not None:
+        (hard if st_hard else doubts).append(st_reason)
+    if tier == _SIBLING:
+        info.append("sibling_row")
+    elif tier == _ROWLESS:
+        doubts.append("rowless")
+    elif tier == _OTHER:
+        doubts.append("other_release_id")
+    if corrected_artist:
+        if _corrected_matches(row.artist_name or "", corrected_artist, t.strict_match):
+            info.append("corrected_artist")
+        else:
+            doubts.append("corrected_artist_mismatch")
+    confidence = artwork.get("confidence")
+    if not isinstance(confidence, int | float) or isinstance(confidence, bool):
+        confidence = 0.0
+    if confidence < t.min_lml_confidence:
+        # LML's confidence compares raw lower-cased strings of the same library row, so it is
+        # low exactly where our normaliser has already reconciled the spelling (mojibake,
+        # diacritics, "The", "(2)", V/A). With a near-exact normalised match it adds nothing;
+        # otherwise it is a second, independent warning and the row goes to a person.
+        if text.album >= t.strict_match and text.artist >= t.strict_match:
+            info.append("low_lml_confidence")
+        else:
+            caps.append("low_lml_confidence")
+    if doubts:
+        (caps if text.strong else hard).extend(doubts)
+
+    if hard:
+        band = Band.REJECT
+    elif caps:
+        band = Band.REVIEW
+    else:
+        band = Band.HIGH
+    reasons = (
+        [*hard, *caps, *info]
+        if usable
+        else [*(r for r in url_reasons if r in _NO_COVER_CODES), *url_reasons, *hard, *caps, *info]
+    )
+    return _Candidate(
+        index=index,
+        tier=tier,
+        band=band,
+        score=text.combined,
+        usable=usable,
+        url=url,
+        album=discogs_album,
+        artist=discogs_artist,
+        release_id=release_id,
+        library_item_id=library_item_id,
+        reasons=reasons,
+    )
+
+
+def score_key(
+    rows: Sequence[ShelfRow],
+    answer: Answer | None,
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> list[Verdict]:
+    """One Verdict per row of one lookup key, in the order of `rows`."""
+    if not rows:
+        return []
+    if answer is None:
+        return [_verdict(row, Band.PENDING, ["not_asked"]) for row in rows]
+    if answer.classification is Classification.TRANSIENT:
+        return [_verdict(row, Band.PENDING, [f"pending_transient:{answer.reason}"]) for row in rows]
+    if answer.classification is Classification.ERROR:
+        return [_verdict(row, Band.PENDING, [f"pending_error:{answer.reason}"]) for row in rows]
+    body = answer.body if isinstance(answer.body, Mapping) else None
+    search_type = body.get("search_type") if body is not None else None
+    search_type = search_type if isinstance(search_type, str) else None
+    if answer.classification is Classification.NO_MATCH:
+        return [
+            _verdict(row, Band.NO_MATCH, [f"lml_no_match:{answer.reason}"], search_type)
+            for row in rows
+        ]
+    if body is None:
+        return [_verdict(row, Band.PENDING, ["pending_error:body_missing"]) for row in rows]
+    if body.get("timeout") is True:
+        return [
+            _verdict(row, Band.PENDING, ["pending_transient:timeout_flag"], search_type)
+            for row in rows
+        ]
+
+    raw_results = body.get("results")
+    results = (
+        [r for r in raw_results if isinstance(r, Mapping)] if isinstance(raw_results, list) else []
+    )
+    if not results:
+        return [_verdict(row, Band.NO_MATCH, ["empty_results"], search_type) for row in rows]
+    degraded = body.get("degraded") is True
+    degraded_reason = body.get("degraded_reason")
+    if (
+        degraded
+        and degraded_reason in _UNANSWERED_DEGRADED
+        and not any(isinstance(r.get("artwork"), Mapping) for r in results)
+    ):
+        return [
+            _verdict(
+                row, Band.PENDING, [f"pending_transient:degraded_{degraded_reason}"], search_type
+            )
+            for row in rows
+        ]
+    context = ["degraded"] if degraded else []
+    corrected = body.get("corrected_artist")
+    corrected = corrected if isinstance(corrected, str) and corrected.strip() else None
+
+    legacy_ids = {row.legacy_release_id for row in rows}
+    parsed = []
+    for index, result in enumerate(results):
+        item = result.get("library_item")
+        item_id = _as_int(item.get("id")) if isinstance(item, Mapping) else None
+        artwork = result.get("artwork")
+        parsed.append((index, item_id, artwork if isinstance(artwork, Mapping) else None))
+
+    return [
+        _score_row(row, parsed, legacy_ids, search_type, corrected, context, thresholds)
+        for row in rows
+    ]
+
+
+def _score_row(
+    row: ShelfRow,
+    parsed: Sequence[tuple[int, int | None, Mapping[str, Any] | None]],
+    legacy_ids: set[int],
+    search_type: str | None,
+    corrected: str | None,
+    context: list[str],
+    t: Thresholds,
+) -> Verdict:
+    candidates: list[_Candidate] = []
+    bare_tiers: list[int] = []  # tiers of results that came without any artwork
+    for index, item_id, artwork in parsed:
+        if item_id == row.legacy_release_id:
+            tier = _OWN
+        elif item_id in legacy_ids:
+            tier = _SIBLING
+        elif item_id == 0:
+            tier = _ROWLESS
+        else:
+            tier = _OTHER
+        if artwork is None:
+            bare_tiers.append(tier)
+            continue
+        candidates.append(
+            _score_candidate(row, index, tier, item_id, artwork, search_type, corrected, t)
+        )
+
+    offered = [c for c in candidates if c.usable]
+    if not offered:
+        reasons: list[str] = []
+        if bare_tiers:
+            reasons.append("no_artwork")
+        for c in sorted(candidates, key=lambda c: (c.tier, c.index)):
+            reasons.extend(r for r in c.reasons if r in _NO_COVER_CODES or r == "synthetic_release")
+        if all(tier == _OTHER for tier in bare_tiers) and all(c.tier == _OTHER for c in candidates):
+            reasons.append("other_release_id")
+        return _verdict(row, Band.NO_MATCH, [*reasons, *context], search_type)
+
+    best = min(offered, key=lambda c: (_BAND_RANK[c.band], c.tier, -c.score, c.index))
+    band = best.band
+    reasons = list(best.reasons)
+    if band is not Band.REJECT:
+        rivals = [
+            c
+            for c in offered
+            if c is not best
+            and c.band is not Band.REJECT
+            and c.url != best.url
+            and c.tier <= best.tier
+            and c.score >= best.score - t.ambiguity_margin
+        ]
+        if rivals:
+            band = Band.REVIEW
+            reasons.append("ambiguous_covers")
+        if best.tier != _OWN and any(c.tier == _OWN and c.url != best.url for c in offered):
+            band = Band.REVIEW
+            reasons.append("own_result_conflicts")
+    return _verdict(row, band, [*reasons, *context], search_type, best)
