@@ -1,0 +1,45 @@
+"""A simulated LML (library-metadata-lookup) and a realistic WXYC catalog to run it against.
+
+catalog = generate_catalog(2000, seed=1)
+with start_simulator(catalog, SimulatorConfig(latency_ms=20)) as sim:
+    httpx.post(f"{sim.url}/api/v1/lookup", json={...})
+    sim.stats().asks(key_id)
+"""
+
+from artwork_backfill.simulator.catalog import (
+    Catalog,
+    CatalogArtist,
+    CatalogRow,
+    DiscogsRelease,
+    Expectation,
+    KeyTruth,
+    Scenario,
+    generate_catalog,
+)
+from artwork_backfill.simulator.server import (
+    FaultConfig,
+    LookupContext,
+    RunningSimulator,
+    SimStats,
+    SimulatorConfig,
+    render_lookup,
+    start_simulator,
+)
+
+__all__ = [
+    "Catalog",
+    "CatalogArtist",
+    "CatalogRow",
+    "DiscogsRelease",
+    "Expectation",
+    "FaultConfig",
+    "KeyTruth",
+    "LookupContext",
+    "RunningSimulator",
+    "Scenario",
+    "SimStats",
+    "SimulatorConfig",
+    "generate_catalog",
+    "render_lookup",
+    "start_simulator",
+]
