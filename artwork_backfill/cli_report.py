@@ -1,0 +1,189 @@
+"""`artwork-backfill report`: score the cache, count, sample, export, and check decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from artwork_backfill.cli import GlobalOptions, JsonFlag, app, emit_json, stdout
+from artwork_backfill.errors import ExitStatus, UserError
+
+_BAR_WIDTH = 40
+
+
+def parse_thresholds(items: list[str] | None) -> dict[str, str]:
+    """`name=value` strings (from repeated --threshold) into a mapping; bad syntax is a UserError."""
+    values: dict[str, str] = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise UserError(f"--threshold {item!r}: expected name=value, e.g. --threshold high_album=92")
+        values[name] = value
+    return values
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    export: Annotated[
+        Path | None,
+        typer.Option("--export", help="Write every row's verdict for review (.csv or .parquet).",
+                     show_default=False),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write a self-contained review page (.html).", show_default=False),
+    ] = None,
+    sample: Annotated[int, typer.Option("--sample", min=0, help="Example rows shown per band.")] = 5,
+    decisions: Annotated[
+        Path | None,
+        typer.Option("--decisions", help="Check a filled-in export (.csv or .parquet) against the cache.",
+                     show_default=False),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", metavar="NAME=VALUE",
+                     help="Override a scoring threshold (repeatable), e.g. high_album=92.",
+                     show_default=False),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> int:
+    """Score every cached answer into bands and show what they add up to (reads the cache only).
+
+    Bands: high (safe to write), review (a person must look), reject, no_match, pending.
+    """
+    from artwork_backfill.cache import Cache
+    from artwork_backfill.decisions import read_decisions
+    from artwork_backfill.report import build_report, export_matches, write_html
+    from artwork_backfill.score import Thresholds
+
+    opts: GlobalOptions = ctx.obj
+    try:
+        thresholds = Thresholds.from_mapping(parse_thresholds(threshold))
+    except ValueError as exc:
+        raise UserError(f"--threshold: {exc}") from None
+
+    with Cache(opts.cache, read_only=True) as cache:
+        table, stats = build_report(cache, thresholds, sample=sample)
+
+    checked = read_decisions(decisions, table) if decisions is not None else None
+    written: dict[str, str] = {}
+    if export is not None:
+        export_matches(table, export)
+        written["export"] = str(export)
+    if html is not None:
+        write_html(table, stats, html)
+        written["html"] = str(html)
+
+    if as_json:
+        data = stats.to_json()
+        data["files"] = written
+        if checked is not None:
+            data["decisions"] = checked.to_json()
+        emit_json(data)
+        return ExitStatus.OK
+
+    _render(stats, sample)
+    if checked is not None:
+        _render_decisions(checked)
+    for kind, path in written.items():
+        what = "review page" if kind == "html" else "export"
+        stdout.print(f"wrote {what} ({table.height} rows) to {path}", markup=False)
+    return ExitStatus.OK
+
+
+def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
+    from artwork_backfill.report import BANDS, NO_VALUE, SCORED_BANDS
+    from artwork_backfill.score import REASONS
+
+    bands = Table(title=f"{stats.candidates} candidate rows, {stats.keys} keys", title_justify="left")
+    bands.add_column("band")
+    bands.add_column("rows", justify="right")
+    bands.add_column("keys", justify="right")
+    bands.add_column("share of rows", justify="right")
+    for band in BANDS:
+        rows = stats.bands.get(band, 0)
+        share = f"{rows / stats.candidates:.1%}" if stats.candidates else NO_VALUE
+        bands.add_row(band, str(rows), str(stats.bands_keys.get(band, 0)), share)
+    stdout.print(bands)
+
+    peak = max((b.rows for b in stats.histogram), default=0)
+    stdout.print("\nscore histogram (high, review and reject rows)")
+    for b in stats.histogram:
+        width = round(b.rows / peak * _BAR_WIDTH) if peak else 0
+        bar = "█" * width if width or not b.rows else "▏"
+        stdout.print(f"  {b.low:5.0f}–{b.high:<4.0f} {bar} {b.rows}", markup=False)
+
+    if stats.reasons:
+        reasons = Table(title="\nreasons", title_justify="left")
+        reasons.add_column("code")
+        reasons.add_column("rows", justify="right")
+        reasons.add_column("keys", justify="right")
+        reasons.add_column("meaning")
+        for code, count in stats.reasons.items():
+            reasons.add_row(Text(code), str(count), str(stats.reasons_keys.get(code, 0)), Text(REASONS.get(code, "")))
+        stdout.print(reasons)
+
+    types = Table(title="\nsearch_type of the answers", title_justify="left")
+    types.add_column("search_type")
+    types.add_column("keys", justify="right")
+    types.add_column("rows", justify="right")
+    for name, count in stats.search_types.items():
+        types.add_row(Text(name), str(count), str(stats.search_types_rows.get(name, 0)))
+    stdout.print(types)
+
+    if stats.pending_keys:
+        stdout.print(
+            f"\npending: {stats.pending_keys} keys ({stats.pending_rows} rows): "
+            f"{stats.not_asked_keys} not asked, {stats.transient_keys} transient, {stats.error_keys} error",
+            markup=False,
+        )
+        for reason, count in stats.pending_reasons.items():
+            stdout.print(f"  {reason}: {count} keys", markup=False)
+        stdout.print("Re-run `artwork-backfill resolve` to ask about them again.", markup=False)
+
+    if sample:
+        for band in BANDS:
+            rows = stats.samples.get(band) or []
+            if not rows:
+                continue
+            table = Table(title=f"\n{band}: {len(rows)} of {stats.bands.get(band, 0)} rows", title_justify="left")
+            table.add_column("id", justify="right")
+            table.add_column("on the shelf")
+            table.add_column("LML matched")
+            table.add_column("score", justify="right")
+            table.add_column("reasons")
+            for r in rows:
+                matched = (
+                    f"{r.matched_artist or NO_VALUE}\n{r.matched_album or NO_VALUE}"
+                    if r.matched_artist or r.matched_album
+                    else NO_VALUE
+                )
+                table.add_row(
+                    str(r.library_id),
+                    Text(f"{r.artist_name}\n{r.album_title}"),
+                    Text(matched),
+                    f"{r.score:.1f}" if band in SCORED_BANDS else NO_VALUE,
+                    Text("\n".join(r.reasons) or NO_VALUE),
+                )
+            stdout.print(table)
+
+
+def _render_decisions(checked) -> None:  # type: ignore[no-untyped-def]
+    def by_band(counts: dict[str, int]) -> str:
+        return ", ".join(f"{band} {n}" for band, n in sorted(counts.items())) or "none"
+
+    stdout.print(f"\ndecisions {checked.path}: valid for the current cache", markup=False)
+    stdout.print(f"  accepted:  {len(checked.accepted)} ({by_band(checked.accepted_by_band)})", markup=False)
+    stdout.print(f"  rejected:  {len(checked.rejected)} ({by_band(checked.rejected_by_band)})", markup=False)
+    stdout.print(f"  unchanged: {checked.unchanged} (no decision)", markup=False)
+    if checked.unknown_undecided:
+        stdout.print(
+            f"  ignored:   {checked.unknown_undecided} undecided rows no longer in the candidate snapshot",
+            markup=False,
+        )
