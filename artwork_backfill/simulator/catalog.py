@@ -1667,7 +1667,12 @@ class _Generator:
                 answer=plan,
             )
             if album.special in ("mojibake", "mojibake_artist"):
-                repaired = grouping_key(album.artist.proper, album.proper)
+                # A client that repairs the mojibake before asking lands on the same key.
+                fixed_artist = (
+                    album.artist.proper if album.special == "mojibake_artist" else album.artist.name
+                )
+                fixed_title = album.proper if album.special == "mojibake" else rows[0].title
+                repaired = grouping_key(fixed_artist, fixed_title)
                 if repaired != album.key_id:
                     aliases[repaired] = album.key_id
         genre_codes: dict[tuple[int, int], int] = {}
