@@ -896,11 +896,19 @@ def test_forced_status_storms_can_be_flipped_mid_run(
 
 
 @pytest.mark.parametrize(
-    ("rate", "status"), [("rate_500", 500), ("rate_502", 502), ("rate_503", 503)]
+    ("faults", "status"),
+    [
+        (FaultConfig(rate_500=1.0), 500),
+        (FaultConfig(rate_502=1.0), 502),
+        (FaultConfig(rate_503=1.0), 503),
+    ],
+    ids=["500", "502", "503"],
 )
-def test_http_error_faults(catalog: Catalog, client: httpx.Client, rate: str, status: int) -> None:
+def test_http_error_faults(
+    catalog: Catalog, client: httpx.Client, faults: FaultConfig, status: int
+) -> None:
     truth = first(catalog, Scenario.DIRECT_EXACT)
-    with start_simulator(catalog, SimulatorConfig(faults=FaultConfig(**{rate: 1.0}))) as sim:
+    with start_simulator(catalog, SimulatorConfig(faults=faults)) as sim:
         r = client.post(sim.url + LOOKUP, json=body_for(truth))
         assert r.status_code == status and "detail" in r.json()
         assert sim.stats().status_counts == {str(status): 1}
