@@ -1288,9 +1288,9 @@ class _Generator:
                 and a.name == a.proper
                 and len(a.name.replace(" ", "")) >= 7
             )
-        if scenario is Scenario.DIRECT_EXACT:
-            return True
-        return album.special not in ("blank",)
+        if scenario is Scenario.DIRECT_DUPLICATE_ROW:
+            return len(album.rows) > 1
+        return True
 
     def _ensure_every_scenario(self) -> None:
         present = Counter(a.scenario for a in self.albums)
@@ -1300,8 +1300,6 @@ class _Generator:
         for scenario in needed:
             for album in pool:
                 if album.scenario is Scenario.DIRECT_EXACT and self._eligible(album, scenario):
-                    if scenario is Scenario.DIRECT_DUPLICATE_ROW and len(album.rows) < 2:
-                        continue
                     album.scenario = scenario
                     break
 
@@ -1518,7 +1516,7 @@ class _Generator:
         if s is Scenario.ROWLESS_MATCH:
             return AnswerPlan("alternative", (ResultPlan(0, own, 1.0),)), own.artwork_url, "rowless"
         if s is Scenario.ROWLESS_WRONG:
-            other = self._other_release(album, prefer_number=True)
+            other = self._number_release(album)
             return (
                 AnswerPlan("alternative", (ResultPlan(0, other, 1.0),)),
                 other.artwork_url,
@@ -1595,15 +1593,13 @@ class _Generator:
         bad = replace(bad, artwork_url=url)
         return AnswerPlan("direct", self._own_results(album, bad, rel_conf)), url, note
 
-    def _other_release(self, album: _Album, *, prefer_number: bool = False) -> DiscogsRelease:
+    def _other_release(self, album: _Album) -> DiscogsRelease:
         """A release by the same artist that is not this album (a library sibling or Discogs-only)."""
-        siblings = [a for a in self._sibling_albums(album) if a.release is not None]
-        if prefer_number or not siblings:
-            if prefer_number:
-                return self._number_release(album)
-            title = self._unique_title(album.artist, lambda: self._title(album.genre))
-            return self._release(album, title=title)
-        return self.rng.choice(siblings).release  # type: ignore[return-value]
+        releases = [a.release for a in self._sibling_albums(album) if a.release is not None]
+        if releases:
+            return self.rng.choice(releases)
+        title = self._unique_title(album.artist, functools.partial(self._title, album.genre))
+        return self._release(album, title=title)
 
     def _number_release(self, album: _Album) -> DiscogsRelease:
         for other in self._sibling_albums(album):
