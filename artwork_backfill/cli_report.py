@@ -22,7 +22,9 @@ def parse_thresholds(items: list[str] | None) -> dict[str, str]:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value:
-            raise UserError(f"--threshold {item!r}: expected name=value, e.g. --threshold high_album=92")
+            raise UserError(
+                f"--threshold {item!r}: expected name=value, e.g. --threshold high_album=92"
+            )
         values[name] = value
     return values
 
@@ -32,24 +34,37 @@ def report(
     ctx: typer.Context,
     export: Annotated[
         Path | None,
-        typer.Option("--export", help="Write every row's verdict for review (.csv or .parquet).",
-                     show_default=False),
+        typer.Option(
+            "--export",
+            help="Write every row's verdict for review (.csv or .parquet).",
+            show_default=False,
+        ),
     ] = None,
     html: Annotated[
         Path | None,
-        typer.Option("--html", help="Write a self-contained review page (.html).", show_default=False),
+        typer.Option(
+            "--html", help="Write a self-contained review page (.html).", show_default=False
+        ),
     ] = None,
-    sample: Annotated[int, typer.Option("--sample", min=0, help="Example rows shown per band.")] = 5,
+    sample: Annotated[
+        int, typer.Option("--sample", min=0, help="Example rows shown per band.")
+    ] = 5,
     decisions: Annotated[
         Path | None,
-        typer.Option("--decisions", help="Check a filled-in export (.csv or .parquet) against the cache.",
-                     show_default=False),
+        typer.Option(
+            "--decisions",
+            help="Check a filled-in export (.csv or .parquet) against the cache.",
+            show_default=False,
+        ),
     ] = None,
     threshold: Annotated[
         list[str] | None,
-        typer.Option("--threshold", metavar="NAME=VALUE",
-                     help="Override a scoring threshold (repeatable), e.g. high_album=92.",
-                     show_default=False),
+        typer.Option(
+            "--threshold",
+            metavar="NAME=VALUE",
+            help="Override a scoring threshold (repeatable), e.g. high_album=92.",
+            show_default=False,
+        ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> int:
@@ -101,7 +116,9 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
     from artwork_backfill.report import BANDS, NO_VALUE, SCORED_BANDS
     from artwork_backfill.score import REASONS
 
-    bands = Table(title=f"{stats.candidates} candidate rows, {stats.keys} keys", title_justify="left")
+    bands = Table(
+        title=f"{stats.candidates} candidate rows, {stats.keys} keys", title_justify="left"
+    )
     bands.add_column("band")
     bands.add_column("rows", justify="right")
     bands.add_column("keys", justify="right")
@@ -126,7 +143,12 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
         reasons.add_column("keys", justify="right")
         reasons.add_column("meaning")
         for code, count in stats.reasons.items():
-            reasons.add_row(Text(code), str(count), str(stats.reasons_keys.get(code, 0)), Text(REASONS.get(code, "")))
+            reasons.add_row(
+                Text(code),
+                str(count),
+                str(stats.reasons_keys.get(code, 0)),
+                Text(REASONS.get(code, "")),
+            )
         stdout.print(reasons)
 
     types = Table(title="\nsearch_type of the answers", title_justify="left")
@@ -152,7 +174,10 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
             rows = stats.samples.get(band) or []
             if not rows:
                 continue
-            table = Table(title=f"\n{band}: {len(rows)} of {stats.bands.get(band, 0)} rows", title_justify="left")
+            table = Table(
+                title=f"\n{band}: {len(rows)} of {stats.bands.get(band, 0)} rows",
+                title_justify="left",
+            )
             table.add_column("id", justify="right")
             table.add_column("on the shelf")
             table.add_column("LML matched")
@@ -179,8 +204,12 @@ def _render_decisions(checked) -> None:  # type: ignore[no-untyped-def]
         return ", ".join(f"{band} {n}" for band, n in sorted(counts.items())) or "none"
 
     stdout.print(f"\ndecisions {checked.path}: valid for the current cache", markup=False)
-    stdout.print(f"  accepted:  {len(checked.accepted)} ({by_band(checked.accepted_by_band)})", markup=False)
-    stdout.print(f"  rejected:  {len(checked.rejected)} ({by_band(checked.rejected_by_band)})", markup=False)
+    stdout.print(
+        f"  accepted:  {len(checked.accepted)} ({by_band(checked.accepted_by_band)})", markup=False
+    )
+    stdout.print(
+        f"  rejected:  {len(checked.rejected)} ({by_band(checked.rejected_by_band)})", markup=False
+    )
     stdout.print(f"  unchanged: {checked.unchanged} (no decision)", markup=False)
     if checked.unknown_undecided:
         stdout.print(

@@ -158,7 +158,9 @@ def _read_csv(path: Path) -> Iterator[_Entry]:
                     artwork_url=cells[index["artwork_url"]].strip(),
                 )
     except UnicodeDecodeError as exc:
-        raise DecisionsError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV") from None
+        raise DecisionsError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+        ) from None
     except csv.Error as exc:
         raise DecisionsError(f"{path}: not a readable CSV file: {exc}") from None
     except OSError as exc:
@@ -208,8 +210,9 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
 
     current = {
         row[0]: row[1:]
-        for row in table.select("library_id", "verdict_id", "artwork_url", "band", "matched_release_id", "reasons")
-        .iter_rows()
+        for row in table.select(
+            "library_id", "verdict_id", "artwork_url", "band", "matched_release_id", "reasons"
+        ).iter_rows()
     }
     decided: dict[int, tuple[str, _Entry]] = {}
     conflicts: list[str] = []
@@ -231,7 +234,9 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
         if seen is None:
             decided[library_id] = (decision, e)
         elif seen[0] != decision:
-            conflicts.append(f"library_id {library_id} is {seen[0]} on {seen[1].where} and {decision} on {e.where}")
+            conflicts.append(
+                f"library_id {library_id} is {seen[0]} on {seen[1].where} and {decision} on {e.where}"
+            )
     _fail(
         path,
         "decisions for rows that are not in the current match table",
@@ -267,7 +272,12 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
         problems = _cover_problems(url, release_id, reasons)
         if problems:
             unwritable.append(f"{e.where} (library_id {library_id}, {band}: {', '.join(problems)})")
-    _fail(path, "accepted rows whose cover cannot be written", unwritable, "; reject them or leave them empty")
+    _fail(
+        path,
+        "accepted rows whose cover cannot be written",
+        unwritable,
+        "; reject them or leave them empty",
+    )
 
     accepted = {i for i, (d, _e) in decided.items() if d == "accept"}
     rejected = {i for i, (d, _e) in decided.items() if d == "reject"}
@@ -288,7 +298,11 @@ def _cover_problems(url: str | None, release_id: int | None, reasons: str | None
     if not url:
         return ["no cover to write"]
     release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
-    problems = list(validate_artwork_url(url, release_id=release_id, release_url=release_url, artist_image_url=None))
+    problems = list(
+        validate_artwork_url(
+            url, release_id=release_id, release_url=release_url, artist_image_url=None
+        )
+    )
     codes = {r.partition(":")[0] for r in (reasons or "").split(";") if r}
     problems.extend(sorted((codes & _UNWRITABLE_CODES) - set(problems)))
     return problems

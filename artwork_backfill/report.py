@@ -255,7 +255,9 @@ def _histogram(scores: Sequence[float], bands: Sequence[str]) -> list[HistogramB
         rows[i] += 1
         per_band[i][band] += 1
     return [
-        HistogramBin(i * HISTOGRAM_BIN_WIDTH, min((i + 1) * HISTOGRAM_BIN_WIDTH, 100.0), rows[i], per_band[i])
+        HistogramBin(
+            i * HISTOGRAM_BIN_WIDTH, min((i + 1) * HISTOGRAM_BIN_WIDTH, 100.0), rows[i], per_band[i]
+        )
         for i in range(n_bins)
     ]
 
@@ -312,7 +314,9 @@ def build_report(
     """Score the cache and count: the match table and its statistics."""
     _settle(cache)
     table = match_table(cache, thresholds)
-    return table, compute_stats(table, sample=sample, thresholds=thresholds, cache_info=cache_info(cache))
+    return table, compute_stats(
+        table, sample=sample, thresholds=thresholds, cache_info=cache_info(cache)
+    )
 
 
 # -- export ---------------------------------------------------------------------------------

@@ -156,7 +156,9 @@ class Browser:
             time.sleep(0.05)
         raise CdpError(f"chromium did not open its DevTools port within {self.timeout:g}s")
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None
+    ) -> dict[str, Any]:
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
         if session:
@@ -174,7 +176,9 @@ class Browser:
 
     def new_page(self) -> Page:
         target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         page = Page(self, session)
         page.send("Page.enable")
         page.send("Runtime.enable")
@@ -216,7 +220,8 @@ class Page:
     def eval(self, expression: str) -> Any:
         """Evaluate JavaScript in the page; returns its value (JSON-serialisable values only)."""
         reply = self.send(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
         )
         if "exceptionDetails" in reply:
             details = reply["exceptionDetails"]

@@ -3,7 +3,7 @@
 Bodies follow the shapes in LML's contract (shared/lml-examples): direct with artwork, a
 spacer.gif cover, the Yenbett -> Tzenni substitution, an artist-only fallback, an empty
 answer, a shed tail (degraded), `timeout: true`, a row-less library miss, a corrected
-artist, a direct row whose artwork is another album, an HTTP error, a key never asked.
+artist, a direct row whose artwork is another album, an HTTP error, keys never asked.
 Every value goes through the real Cache API.
 """
 
@@ -50,8 +50,9 @@ def library_item(item_id: int, artist: str, title: str, fmt: str = "CD") -> dict
     }
 
 
-def artwork(release_id: int, artist: str, album: str, *, url: str | None = None,
-            confidence: float = 1.0) -> dict[str, Any]:
+def artwork(
+    release_id: int, artist: str, album: str, *, url: str | None = None, confidence: float = 1.0
+) -> dict[str, Any]:
     return {
         "album": album,
         "artist": artist,
@@ -72,7 +73,9 @@ def artwork(release_id: int, artist: str, album: str, *, url: str | None = None,
     }
 
 
-def body(results: list[dict[str, Any]], search_type: str = "direct", **flags: Any) -> dict[str, Any]:
+def body(
+    results: list[dict[str, Any]], search_type: str = "direct", **flags: Any
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "api_version": None,
         "results": results,
@@ -81,8 +84,14 @@ def body(results: list[dict[str, Any]], search_type: str = "direct", **flags: An
         "found_on_compilation": False,
         "context_message": None,
         "corrected_artist": None,
-        "cache_stats": {"memory_hits": 0, "pg_hits": 1, "pg_misses": 0, "api_calls": 0,
-                        "pg_time_ms": 1.5, "api_time_ms": 0.0},
+        "cache_stats": {
+            "memory_hits": 0,
+            "pg_hits": 1,
+            "pg_misses": 0,
+            "api_calls": 0,
+            "pg_time_ms": 1.5,
+            "api_time_ms": 0.0,
+        },
         "identity": None,
         "timeout": False,
         "degraded": False,
@@ -115,6 +124,7 @@ ROWS: list[tuple[int, int, str, str, str]] = [
     (15, 190001, "Pram", "Museum of Imaginary Animals", "cd"),
     (16, 190002, "Cate Le Bon", "Crab Day", "vinyl"),
     (17, 190003, "Bad Request", "Error Album", "cd"),
+    (18, 190004, "Seatrain", "Seatrain [1970 debut]", "vinyl"),  # [..] is rich markup too
 ]
 
 
@@ -124,7 +134,9 @@ def key_of(library_id: int) -> str:
 
 
 def _rowless(artist: str, album: str, release_id: int) -> dict[str, Any]:
-    return body([result(library_item(0, artist, album), artwork(release_id, artist, album))], "alternative")
+    return body(
+        [result(library_item(0, artist, album), artwork(release_id, artist, album))], "alternative"
+    )
 
 
 def answers() -> list[tuple[int, Classification, str, dict[str, Any] | None, int | None]]:
@@ -133,30 +145,108 @@ def answers() -> list[tuple[int, Classification, str, dict[str, Any] | None, int
     return [
         # a transient first try, then the final answer that supersedes it
         (1, C.TRANSIENT, "http_503", None, 503),
-        (1, C.MATCH, "results",
-         body([result(stereo, artwork(5550101, "Stereolab", "Emperor Tomato Ketchup"))]), 200),
-        (3, C.MATCH, "results",
-         body([result(library_item(88012, "Radiohead", "Kid A"),
-                      artwork(5550404, "Radiohead", "Kid A", url="https://s.discogs.com/images/spacer.gif"))]), 200),
-        (4, C.MATCH, "results",
-         body([result(library_item(131877, "Noura Mint Seymali", "Tzenni"),
-                      artwork(5879935, "Noura Mint Seymali", "Tzenni"))], "alternative"), 200),
-        (5, C.MATCH, "results",
-         body([result(library_item(104240, "Stereolab", "Refried Ectoplasm (Switched On Volume 2)"),
-                      artwork(5550202, "Stereolab", "Refried Ectoplasm (Switched On Volume 2)"))],
-              "fallback", song_not_found=True), 200),
+        (
+            1,
+            C.MATCH,
+            "results",
+            body([result(stereo, artwork(5550101, "Stereolab", "Emperor Tomato Ketchup"))]),
+            200,
+        ),
+        (
+            3,
+            C.MATCH,
+            "results",
+            body(
+                [
+                    result(
+                        library_item(88012, "Radiohead", "Kid A"),
+                        artwork(
+                            5550404,
+                            "Radiohead",
+                            "Kid A",
+                            url="https://s.discogs.com/images/spacer.gif",
+                        ),
+                    )
+                ]
+            ),
+            200,
+        ),
+        (
+            4,
+            C.MATCH,
+            "results",
+            body(
+                [
+                    result(
+                        library_item(131877, "Noura Mint Seymali", "Tzenni"),
+                        artwork(5879935, "Noura Mint Seymali", "Tzenni"),
+                    )
+                ],
+                "alternative",
+            ),
+            200,
+        ),
+        (
+            5,
+            C.MATCH,
+            "results",
+            body(
+                [
+                    result(
+                        library_item(
+                            104240, "Stereolab", "Refried Ectoplasm (Switched On Volume 2)"
+                        ),
+                        artwork(5550202, "Stereolab", "Refried Ectoplasm (Switched On Volume 2)"),
+                    )
+                ],
+                "fallback",
+                song_not_found=True,
+            ),
+            200,
+        ),
         (6, C.NO_MATCH, "empty", body([], "alternative"), 200),
-        (7, C.TRANSIENT, "degraded_deadline_exceeded",
-         body([result(library_item(142090, "Hermanos Gutierrez", "Hasta la Victoria"), None)],
-              degraded=True, degraded_reason="deadline_exceeded"), 200),
+        (
+            7,
+            C.TRANSIENT,
+            "degraded_deadline_exceeded",
+            body(
+                [result(library_item(142090, "Hermanos Gutierrez", "Hasta la Victoria"), None)],
+                degraded=True,
+                degraded_reason="deadline_exceeded",
+            ),
+            200,
+        ),
         (8, C.TRANSIENT, "timeout_flag", body([], timeout=True), 200),
         (9, C.MATCH, "results", _rowless("Anadol & Marie Klock", "Manivelles", 5550808), 200),
-        (10, C.MATCH, "results",
-         body([result(library_item(104236, "Stereolab", "Dots and Loops"),
-                      artwork(5550303, "Stereolab", "Dots And Loops"))], corrected_artist="Stereolab"), 200),
-        (11, C.MATCH, "results",
-         body([result(library_item(131880, "Noura Mint Seymali", "Heat"),
-                      artwork(5879935, "Noura Mint Seymali", "Tzenni", confidence=0.4))]), 200),
+        (
+            10,
+            C.MATCH,
+            "results",
+            body(
+                [
+                    result(
+                        library_item(104236, "Stereolab", "Dots and Loops"),
+                        artwork(5550303, "Stereolab", "Dots And Loops"),
+                    )
+                ],
+                corrected_artist="Stereolab",
+            ),
+            200,
+        ),
+        (
+            11,
+            C.MATCH,
+            "results",
+            body(
+                [
+                    result(
+                        library_item(131880, "Noura Mint Seymali", "Heat"),
+                        artwork(5879935, "Noura Mint Seymali", "Tzenni", confidence=0.4),
+                    )
+                ]
+            ),
+            200,
+        ),
         (12, C.MATCH, "results", _rowless(XSS_ARTIST, XSS_ALBUM, 5551212), 200),
         (14, C.MATCH, "results", _rowless("Broadcast", "Tender Buttons", 5551414), 200),
         (15, C.MATCH, "results", _rowless("Pram", "Museum of Imaginary Animals", 5551515), 200),
@@ -167,8 +257,10 @@ def answers() -> list[tuple[int, Classification, str, dict[str, Any] | None, int
 
 def build_cache(path: Path) -> Path:
     """Write the scenario cache to `path` through the Cache API; returns the path."""
-    rows = [CandidateRow(lib, legacy, artist, album, fmt, True, grouping_key(artist, album))
-            for lib, legacy, artist, album, fmt in ROWS]
+    rows = [
+        CandidateRow(lib, legacy, artist, album, fmt, True, grouping_key(artist, album))
+        for lib, legacy, artist, album, fmt in ROWS
+    ]
     keys = {r.key_id: LookupKey(r.key_id, r.artist_name, r.album_title) for r in rows}
     now = time.time()
     with Cache(path) as cache:
@@ -176,7 +268,22 @@ def build_cache(path: Path) -> Path:
         run = cache.start_run("resolve", {"test": True})
         cache.replace_candidates(run, rows, keys.values())
         for i, (lib, cls, reason, answer_body, status) in enumerate(answers()):
-            cache.append_answers(run, [Answer(key_of(lib), "single", status, cls, reason, answer_body,
-                                              1, 20.0, now + i, now + i + 0.02)])
+            cache.append_answers(
+                run,
+                [
+                    Answer(
+                        key_of(lib),
+                        "single",
+                        status,
+                        cls,
+                        reason,
+                        answer_body,
+                        1,
+                        20.0,
+                        now + i,
+                        now + i + 0.02,
+                    )
+                ],
+            )
         cache.finish_run(run, "finished", {})
     return path

@@ -1,0 +1,359 @@
+"""Report: statistics over a real cache, the export, the page's static HTML, the CLI command."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import artwork_backfill.cli_report  # noqa: F401  (registers `report` on the app)
+from artwork_backfill.cache import Cache
+from artwork_backfill.cli import run, stdout
+from artwork_backfill.errors import UserError
+from artwork_backfill.report import (
+    BANDS,
+    EXPORT_COLUMNS,
+    build_report,
+    compute_stats,
+    csv_cells,
+    csv_text,
+    export_matches,
+    render_html,
+    storage_key,
+)
+from artwork_backfill.score import REASONS, Thresholds
+from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return build_cache(tmp_path / "cache.duckdb")
+
+
+@pytest.fixture
+def report(cache_path: Path):  # type: ignore[no-untyped-def]
+    with Cache(cache_path, read_only=True) as cache:
+        return build_report(cache, sample=2)
+
+
+# -- statistics -----------------------------------------------------------------------------
+
+
+def test_bands_in_rows_and_keys(report) -> None:  # type: ignore[no-untyped-def]
+    table, stats = report
+    data = stats.to_json()
+    assert data["candidates"] == 18 and data["keys"] == 17
+    # rows: the Stereolab CD and LP share one key and are both high
+    assert data["bands"] == {"high": 3, "review": 5, "reject": 3, "no_match": 2, "pending": 5}
+    assert data["bands_keys"] == {"high": 2, "review": 5, "reject": 3, "no_match": 2, "pending": 5}
+    assert list(data["bands"]) == list(BANDS)
+    assert sum(data["bands"].values()) == table.height
+    assert sum(data["bands_keys"].values()) == data["keys"]
+    assert data["with_artwork_rows"] == 11
+
+
+def test_pending_counts_name_their_answer_reasons(report) -> None:  # type: ignore[no-untyped-def]
+    _table, stats = report
+    pending = stats.to_json()["pending"]
+    assert pending == {
+        "rows": 5,
+        "keys": 5,
+        "transient_keys": 2,
+        "error_keys": 1,
+        "not_asked_keys": 2,
+        "reasons": {
+            "not_asked": 2,
+            "pending_error:http_400": 1,
+            "pending_transient:degraded_deadline_exceeded": 1,
+            "pending_transient:timeout_flag": 1,
+        },
+    }
+
+
+def test_reasons_search_types_and_histogram(report) -> None:  # type: ignore[no-untyped-def]
+    _table, stats = report
+    data = stats.to_json()
+    assert data["reasons"]["rowless"] == 5
+    assert data["reasons"]["album_mismatch"] == 3
+    assert data["reasons"]["pending_transient"] == 2  # counted by code, detail dropped
+    assert data["reasons"]["sibling_row"] == 1 and data["reasons_keys"]["sibling_row"] == 1
+    assert all(code in REASONS for code in data["reasons"])
+    assert data["search_types"] == {"alternative": 7, "-": 5, "direct": 4, "fallback": 1}
+    assert data["search_types_rows"]["direct"] == 5
+    bins = data["histogram"]
+    assert len(bins) == 10 and bins[0]["low"] == 0 and bins[-1]["high"] == 100
+    assert sum(b["rows"] for b in bins) == 3 + 5 + 3  # high, review and reject rows
+    assert bins[-1]["bands"] == {"high": 3, "review": 5, "reject": 0}  # 100 lands in the last bin
+    assert data["cache"]["answers"] == 16
+    assert data["thresholds"]["high_album"] == 90.0
+
+
+def test_samples_per_band_are_bounded_and_stable(report, cache_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table, stats = report
+    assert {band: len(rows) for band, rows in stats.samples.items()} == {
+        "high": 2,
+        "review": 2,
+        "reject": 2,
+        "no_match": 2,
+        "pending": 2,
+    }
+    for band, rows in stats.samples.items():
+        assert all(r.band == band for r in rows)
+    reject = stats.to_json()["samples"]["reject"][0]
+    assert set(reject) >= {
+        "artist_name",
+        "album_title",
+        "matched_artist",
+        "matched_album",
+        "reasons",
+    }
+    again = compute_stats(table, sample=2)
+    assert again.samples == stats.samples
+    assert all(not rows for rows in compute_stats(table, sample=0).samples.values())
+
+
+def test_compute_stats_on_an_empty_table(report) -> None:  # type: ignore[no-untyped-def]
+    table, _stats = report
+    stats = compute_stats(table.clear())
+    assert stats.candidates == 0 and stats.keys == 0
+    assert stats.bands == dict.fromkeys(BANDS, 0)
+    assert render_html(table.clear(), stats)  # an empty page still renders
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def test_export_csv_layout_and_round_trip(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table, _stats = report
+    path = tmp_path / "out" / "matches.csv"
+    assert export_matches(table, path) == 18
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == EXPORT_COLUMNS
+    required = {
+        "library_id",
+        "legacy_release_id",
+        "artist_name",
+        "album_title",
+        "band",
+        "score",
+        "reasons",
+        "artwork_url",
+        "matched_artist",
+        "matched_album",
+        "search_type",
+        "decision",
+        "verdict_id",
+    }
+    assert required <= set(EXPORT_COLUMNS)
+    assert len(rows) == 18 and all(r["decision"] == "" for r in rows)
+    by_id = {int(r["library_id"]): r for r in rows}
+    assert by_id[12]["artist_name"] == XSS_ARTIST and by_id[12]["album_title"] == XSS_ALBUM
+    assert by_id[1]["band"] == "high" and by_id[1]["score"] == "100.00"
+    assert by_id[1]["artwork_url"].startswith("https://i.discogs.com/")
+    assert by_id[13]["artwork_url"] == "" and by_id[13]["band"] == "pending"
+    current = dict(zip(table["library_id"].to_list(), table["verdict_id"].to_list(), strict=True))
+    assert all(by_id[i]["verdict_id"] == v for i, v in current.items())
+    # the page's download is built from the very same cells
+    assert path.read_text(encoding="utf-8") == csv_text(csv_cells(table))
+
+
+def test_export_parquet_keeps_types(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    table, _stats = report
+    path = tmp_path / "matches.parquet"
+    export_matches(table, path)
+    frame = pl.read_parquet(path)
+    assert tuple(frame.columns) == EXPORT_COLUMNS
+    assert frame.schema["library_id"] == pl.Int64 and frame.schema["score"] == pl.Float64
+    assert frame["decision"].to_list() == [""] * 18
+    assert frame.filter(pl.col("library_id") == 12)["album_title"].item() == XSS_ALBUM
+
+
+@pytest.mark.parametrize("name", ["matches.json", "matches", "matches.xlsx"])
+def test_export_refuses_other_formats(report, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    table, _stats = report
+    with pytest.raises(UserError, match=r"\.csv or \.parquet"):
+        export_matches(table, tmp_path / name)
+
+
+# -- the page (static checks; tests/test_html_browser.py drives it in Chromium) --------------
+
+
+def test_page_is_self_contained_and_escapes_values(report) -> None:  # type: ignore[no-untyped-def]
+    table, stats = report
+    page = render_html(table, stats)
+    assert page.count("<script") == 2  # the JSON data and the one inline script
+    # nothing is fetched but the covers themselves
+    assert not re.search(r"<(link|iframe|object|embed)\b", page)
+    assert not re.search(r"""\s(src|href)=["']?https?:""", page)
+    assert "@import" not in page and "url(" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in html.unescape(page)
+    # the hostile title never appears as markup: inside the data, < > & are JSON escapes
+    assert "</script><img" not in page and "<b>Band</b>" not in page
+    assert "onerror=" not in page.split('id="review-data">', 1)[0]
+    data = json.loads(page.split('id="review-data">', 1)[1].split("</script>", 1)[0])
+    assert data["columns"] == list(EXPORT_COLUMNS)
+    row = next(r for r in data["rows"] if r[0] == "12")
+    assert XSS_ARTIST in row and XSS_ALBUM in row
+    assert data["defaultBand"] == "review"
+    assert data["storageKey"] == storage_key(stats.cache)
+    assert data["reasons"]["rowless"] == REASONS["rowless"]
+
+
+def test_page_placeholders_are_not_expanded_inside_values(report) -> None:  # type: ignore[no-untyped-def]
+    table, stats = report
+    sneaky = table.with_columns(pl.lit("@SCRIPT@ @DATA@").alias("album_title"))
+    page = render_html(sneaky, stats)
+    assert page.count("@SCRIPT@ @DATA@") == sneaky.height
+    assert page.count("<script") == 2
+
+
+def test_storage_key_differs_per_cache() -> None:
+    assert storage_key({"path": "/a.duckdb", "source": "x"}) != storage_key(
+        {"path": "/b.duckdb", "source": "x"}
+    )
+
+
+# -- the command ----------------------------------------------------------------------------
+
+
+def test_report_json(cache_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["--cache", str(cache_path), "report", "--json", "--sample", "1"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"candidates", "keys", "bands", "bands_keys", "histogram", "reasons", "pending"} <= set(
+        data
+    )
+    assert data["candidates"] == 18 and data["keys"] == 17
+    assert data["bands"]["review"] == 5
+    assert all(len(rows) <= 1 for rows in data["samples"].values())
+    assert data["files"] == {}
+
+
+def test_report_text(
+    cache_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stdout, "width", 250)  # no wrapping inside the table cells
+    assert run(["--cache", str(cache_path), "report", "--sample", "50"]) == 0
+    out = capsys.readouterr().out
+    for text in (
+        "18 candidate rows, 17 keys",
+        "score histogram",
+        "█",
+        "rowless",
+        REASONS["rowless"],
+        "search_type",
+        "pending: 5 keys",
+        "pending_transient:timeout_flag",
+        "Emperor Tomato Ketchup",
+        "Tzenni",
+        XSS_ARTIST,
+        "Seatrain [1970 debut]",
+    ):
+        assert text in out, text
+
+
+def test_report_writes_export_and_page(
+    cache_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_path, html_path, pq_path = (
+        tmp_path / "m.csv",
+        tmp_path / "review.html",
+        tmp_path / "m.parquet",
+    )
+    assert (
+        run(
+            [
+                "--cache",
+                str(cache_path),
+                "report",
+                "--json",
+                "--export",
+                str(csv_path),
+                "--html",
+                str(html_path),
+            ]
+        )
+        == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["files"] == {"export": str(csv_path), "html": str(html_path)}
+    assert csv_path.read_text().startswith("library_id,decision,band,")
+    assert html_path.read_text().startswith("<!doctype html>")
+    assert run(["--cache", str(cache_path), "report", "--export", str(pq_path)]) == 0
+    assert f"to {pq_path}" in capsys.readouterr().out
+    assert pl.read_parquet(pq_path).height == 18
+
+
+def test_report_threshold_override(cache_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "--cache",
+        str(cache_path),
+        "report",
+        "--json",
+        "--threshold",
+        "high_album=95",
+        "--threshold",
+        " min_lml_confidence = 0.5 ",
+    ]
+    assert run(args) == 0
+    assert json.loads(capsys.readouterr().out)["thresholds"] == {
+        **Thresholds().as_dict(),
+        "high_album": 95.0,
+        "min_lml_confidence": 0.5,
+    }
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("high_album", "expected name=value"),
+        ("=3", "expected name=value"),
+        ("high_album=lots", "must be a number"),
+        ("high_album=250", "between 0 and 100"),
+        ("no_such_knob=1", "unknown threshold"),
+        ("review_album=95", "must not exceed high_album"),
+    ],
+)
+def test_report_bad_threshold_is_one_line(
+    cache_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    assert run(["--cache", str(cache_path), "report", "--threshold", value]) == 1
+    assert message in _one_line_error(capsys)
+
+
+def test_report_missing_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.duckdb"
+    assert run(["--cache", str(missing), "report"]) == 1
+    line = _one_line_error(capsys)
+    assert str(missing) in line and "does not exist" in line
+    assert not missing.exists()  # read-only: never creates a cache
+
+
+def test_report_bad_export_name(
+    cache_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--cache", str(cache_path), "report", "--export", str(tmp_path / "m.txt")]) == 1
+    assert ".csv or .parquet" in _one_line_error(capsys)
+    assert run(["--cache", str(cache_path), "report", "--html", str(tmp_path / "m.txt")]) == 1
+    assert ".html" in _one_line_error(capsys)
+
+
+def test_report_not_a_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("this is not a database")
+    assert run(["--cache", str(bogus), "report"]) == 1
+    _one_line_error(capsys)
