@@ -390,6 +390,8 @@ def parse_title(text: str | None) -> Title:
 
     core_text = with_markers.replace("\x00", " ")
     core_tokens, numbers = _canonical_tokens(fold(core_text))
+    if not core_tokens and core_text.strip():
+        core_tokens = (_symbols_only(core_text),)
     notes = tuple(canonical(n) for n in raw_notes if fold(n))
     if not core_tokens and notes:
         # The whole title is a note ("(Untitled)"): the note is the title.
@@ -426,6 +428,10 @@ def parse_title(text: str | None) -> Title:
 _VARIOUS_RE = re.compile(
     r"^\s*(?:various(?:\s+artists?)?|v\s*/\s*a|v\.a\.?)\s*(?:$|[-–—:/(\[,])", re.IGNORECASE
 )
+_CREDIT_SPLIT_RE = re.compile(
+    r"\s*(?:[&+,/]|\band\b|\bfeat\b\.?|\bfeaturing\b|\bft\b\.?|\bwith\b|\bvs\b\.?)\s*",
+    re.IGNORECASE,
+)
 _DISCOGS_SUFFIX_RE = re.compile(r"\s*\(\d+\)\s*$")
 _ANV_STAR_RE = re.compile(r"\s*\*+\s*$")
 VARIOUS = "various"
@@ -435,13 +441,19 @@ VARIOUS = "various"
 class ArtistName:
     """An artist credit folded for matching.
 
-    `key` is the canonical fold without a leading article ("The Clean", "Clean, The" and
-    "Clean" share a key); `folded` keeps it. A compilation credit has key `"various"`.
+    `key` is the canonical fold without a leading article or bracketed annotation ("The
+    Clean", "Clean, The" and "Clean" share a key); `folded` keeps the article. `variants`
+    are every spelling worth comparing: the key, the folded form and each bracketed alias
+    (WXYC writes "¬µ-Ziq [mu-Ziq]"). `members` are the keys of the names in a joint credit
+    ("Anadol & Marie Klock" → "anadol", "marie klock"); empty for a single name. A
+    compilation credit has key `"various"`.
     """
 
     text: str
     folded: str
     key: str
+    variants: tuple[str, ...]
+    members: tuple[str, ...]
     various: bool
     numbers: frozenset[int]
     discogs_suffix: bool
@@ -453,37 +465,63 @@ def is_various_artists(text: str | None) -> bool:
     return bool(_VARIOUS_RE.match(repair_mojibake(text)))
 
 
+def _symbols_only(text: str) -> str:
+    """A last-resort key for names made only of punctuation ("!!!", "+/-")."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if not ch.isspace())
+
+
+def _without_article(tokens: tuple[str, ...]) -> str:
+    return " ".join(tokens[1:]) if len(tokens) > 1 and tokens[0] == "the" else " ".join(tokens)
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def parse_artist(text: str | None) -> ArtistName:
     """Fold an artist credit from either side (WXYC shelf or Discogs)."""
     repaired = repair_mojibake(text)
+    repaired_flag = repaired != clean_whitespace(text)
     work = _ANV_STAR_RE.sub("", repaired)
     stripped = _DISCOGS_SUFFIX_RE.sub("", work)
     suffix = stripped != work
     work = _ANV_STAR_RE.sub("", stripped)
     if _VARIOUS_RE.match(work):
         return ArtistName(
-            repaired,
-            VARIOUS,
-            VARIOUS,
-            True,
-            frozenset(),
-            suffix,
-            repaired != clean_whitespace(text),
+            repaired, VARIOUS, VARIOUS, (VARIOUS,), (), True, frozenset(), suffix, repaired_flag
         )
     if (m := _THE_SUFFIX_RE.match(work)) is not None:
         work = f"The {m.group(1)}"
-    tokens, numbers = _canonical_tokens(fold(work))
+    aliases: list[str] = []
+
+    def take_alias(match: re.Match[str]) -> str:
+        aliases.append(next(g for g in match.groups() if g is not None))
+        return " "
+
+    main = _BRACKET_RE.sub(take_alias, work).strip() or work
+    tokens, numbers = _canonical_tokens(fold(main))
+    if not tokens and main:
+        tokens = (_symbols_only(main),)
     folded = " ".join(tokens)
-    key = " ".join(tokens[1:]) if len(tokens) > 1 and tokens[0] == "the" else folded
+    key = _without_article(tokens)
+    variants = [key, folded]
+    if aliases:
+        variants.append(" ".join(_canonical_tokens(fold(work))[0]))
+        variants.extend(_without_article(_canonical_tokens(fold(a))[0]) for a in aliases)
+    members = tuple(
+        dict.fromkeys(
+            m
+            for part in _CREDIT_SPLIT_RE.split(main)
+            if (m := _without_article(_canonical_tokens(fold(part))[0]))
+        )
+    )
     return ArtistName(
         text=repaired,
         folded=folded,
         key=key,
+        variants=tuple(v for v in dict.fromkeys(variants) if v),
+        members=members if len(members) > 1 else (),
         various=False,
         numbers=numbers,
         discogs_suffix=suffix,
-        repaired=repaired != clean_whitespace(text),
+        repaired=repaired_flag,
     )
 
 

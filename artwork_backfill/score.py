@@ -67,7 +67,7 @@ class Band(enum.StrEnum):
 
 _SCORE_FIELDS = ("high_album", "high_artist", "review_album", "review_artist", "strict_match",
                  "ambiguity_margin")  # fmt: skip
-_UNIT_FIELDS = ("note_weight", "album_weight", "min_lml_confidence")
+_UNIT_FIELDS = ("note_weight", "partial_credit_weight", "album_weight", "min_lml_confidence")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class Thresholds:
     note_weight: float = 0.92
     """Weight of the title score computed with bracketed notes removed ("Pet Sounds" vs
     "Pet Sounds (Deluxe Edition)" scores 100 x 0.92 = 92): notes count, at reduced weight."""
+    partial_credit_weight: float = 0.85
+    """Weight of an artist match through one member of a joint credit ("Anadol" vs
+    "Anadol & Marie Klock" scores 100 x 0.85 = 85): REVIEW at best."""
     album_weight: float = 0.6
     """Share of the album similarity in the reported combined score (the rest is artist)."""
     min_lml_confidence: float = 0.8
@@ -218,6 +221,7 @@ REASONS: dict[str, str] = {
     "album_missing": "the title is missing on one side, so it cannot be compared",
     "artist_mismatch": "Discogs' artist is another artist",
     "artist_weak": "Discogs' artist only partly matches the row's artist",
+    "artist_partial_credit": "one side credits only part of the other's joint credit (A vs A & B)",
     "number_mismatch": "the titles differ in a number or roman numeral (Vol. 1 vs Vol. 2, II vs IV)",
     "artist_number_mismatch": "the artist names differ in a number",
     "number_in_note_differs": "a number in a bracketed note is present on one side only",
@@ -377,6 +381,7 @@ class _TextMatch:
     album: float
     artist: float
     combined: float
+    near_exact: bool  # both near-exact, edition notes aside
     hard: tuple[str, ...]  # reasons that reject
     caps: tuple[str, ...]  # reasons that hold the band at REVIEW
     info: tuple[str, ...]  # reasons that only explain
@@ -415,26 +420,36 @@ def _compare(
         dt = parse_title(da.text)
 
     # Album: the full titles, and the titles without bracketed notes at reduced weight.
+    album_core = 0.0
     if not rt.core or not dt.core:
         album = 0.0
         hard.append("album_missing")
     else:
-        album = _ratio(rt.full, dt.full)
-        album = max(album, _ratio(rt.core, dt.core) * t.note_weight)
-        differing = set(rt.notes) ^ set(dt.notes)
+        album_core = _ratio(rt.core, dt.core)
+        album = max(_ratio(rt.full, dt.full), album_core * t.note_weight)
+        # A note differs when its words are not already in the other side's title
+        # ("Greatest Hits Vol. 2" carries "(Vol. II)").
+        differing = {n for n in rt.notes if n not in dt.full} | {
+            n for n in dt.notes if n not in rt.full
+        }
         if differing:
-            editions = set(rt.edition_notes) | set(dt.edition_notes)
-            info_or_cap = info if differing <= editions else caps
-            info_or_cap.append(
-                "edition_note_differs" if differing <= editions else "title_note_differs"
-            )
+            if differing <= set(rt.edition_notes) | set(dt.edition_notes):
+                info.append("edition_note_differs")
+            else:
+                caps.append("title_note_differs")
         row_numbers = rt.numbers | rt.note_numbers
         discogs_numbers = dt.numbers | dt.note_numbers
         if row_numbers != discogs_numbers:
-            if (row_numbers ^ discogs_numbers) & (rt.numbers | dt.numbers):
+            # A number missing from one side's title proper ("Thriller" / "Thriller 25"),
+            # or notes numbered differently on both sides, is another record; a number only
+            # one side's note mentions ("(Switched On Volume 2)") is for a person to judge.
+            in_core = (row_numbers ^ discogs_numbers) & (rt.numbers | dt.numbers)
+            if in_core or (rt.note_numbers and dt.note_numbers):
                 hard.append("number_mismatch")
             else:
                 caps.append("number_in_note_differs")
+    if "title_note_differs" in caps or "number_in_note_differs" in caps:
+        album_core = album
 
     # Artist.
     if ra.various or da.various:
@@ -444,7 +459,18 @@ def _compare(
     elif not ra.key or not da.key:
         artist = 0.0
     else:
-        artist = max(_ratio(ra.key, da.key), _ratio(ra.folded, da.folded))
+        artist = max(_ratio(a, b) for a in ra.variants for b in da.variants)
+        if artist < t.high_artist and (ra.members or da.members):
+            # One side names only part of a joint credit ("Anadol" / "Anadol & Marie Klock"):
+            # plausible, never certain, so it scores below the HIGH line.
+            partial = max(
+                _ratio(a, b)
+                for a in (ra.members or ra.variants)
+                for b in (da.members or da.variants)
+            )
+            if partial >= t.high_artist and partial * t.partial_credit_weight > artist:
+                artist = partial * t.partial_credit_weight
+                caps.append("artist_partial_credit")
         if ra.numbers != da.numbers:
             hard.append("artist_number_mismatch")
     if da.discogs_suffix:
@@ -461,7 +487,8 @@ def _compare(
         caps.append("artist_weak")
 
     combined = round(t.album_weight * album + (1.0 - t.album_weight) * artist, 2)
-    return _TextMatch(album, artist, combined, tuple(hard), tuple(caps), tuple(info))
+    near_exact = max(album, album_core) >= t.strict_match and artist >= t.strict_match
+    return _TextMatch(album, artist, combined, near_exact, tuple(hard), tuple(caps), tuple(info))
 
 
 @lru_cache(maxsize=1 << 15)
@@ -469,7 +496,7 @@ def _corrected_matches(row_artist: str, corrected: str, strict: float) -> bool:
     ra, ca = parse_artist(row_artist), parse_artist(corrected)
     if ra.various or ca.various:
         return ra.various and ca.various
-    return max(_ratio(ra.key, ca.key), _ratio(ra.folded, ca.folded)) >= strict
+    return max(_ratio(a, b) for a in ra.variants for b in ca.variants) >= strict
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,7 +627,7 @@ def _score_candidate(
         # low exactly where our normaliser has already reconciled the spelling (mojibake,
         # diacritics, "The", "(2)", V/A). With a near-exact normalised match it adds nothing;
         # otherwise it is a second, independent warning and the row goes to a person.
-        if text.album >= t.strict_match and text.artist >= t.strict_match:
+        if text.near_exact:
             info.append("low_lml_confidence")
         else:
             caps.append("low_lml_confidence")
