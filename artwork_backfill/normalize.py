@@ -167,7 +167,10 @@ _NUMBER_CONTEXT = frozenset(
      "disc", "disk", "phase", "act", "op", "opus", "series", "movement", "mvt", "track",
      "tape", "session", "sessions", "suite", "symphony", "concerto", "sonata"}
 )  # fmt: skip
-_TOKEN_SYNONYMS = {"volume": "vol", "pt": "part", "nr": "no", "number": "no", "disk": "disc"}
+_TOKEN_SYNONYMS = {
+    "volume": "vol", "pt": "part", "ch": "chapter", "nr": "no", "number": "no", "disk": "disc",
+    "opus": "op", "mvt": "movement",
+}  # fmt: skip
 _NUMBER_WORDS = {
     word: value
     for value, word in enumerate(
