@@ -128,7 +128,9 @@ class Cache:
         self.path = Path(path)
         self.read_only = read_only
         if read_only and not self.path.exists():
-            raise UserError(f"cache {self.path} does not exist: run `artwork-backfill resolve` first")
+            raise UserError(
+                f"cache {self.path} does not exist: run `artwork-backfill resolve` first"
+            )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -142,14 +144,18 @@ class Cache:
                 ) from None
             raise UserError(f"cannot open cache {self.path}: {text.splitlines()[0]}") from None
         except duckdb.Error as exc:
-            raise UserError(f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}") from None
+            raise UserError(
+                f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}"
+            ) from None
         if not read_only:
             for statement in _DDL:
-                self.conn.execute(statement)
+                self._all(statement)
             self._set_meta_default("schema_version", SCHEMA_VERSION)
         version = self.meta("schema_version")
         if version is not None and version != SCHEMA_VERSION:
-            raise UserError(f"cache {self.path} has layout version {version}; this tool reads {SCHEMA_VERSION}")
+            raise UserError(
+                f"cache {self.path} has layout version {version}; this tool reads {SCHEMA_VERSION}"
+            )
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -162,6 +168,14 @@ class Cache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _all(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run a statement to completion (duckdb 2 refuses new work while a result is open)."""
+        return self.conn.execute(query, params or []).fetchall()
+
+    def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+        rows = self._all(query, params)
+        return rows[0] if rows else None
+
     def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a query and return its rows as a polars frame."""
         return self.conn.sql(query, params=params).pl()
@@ -169,17 +183,17 @@ class Cache:
     # -- identity ------------------------------------------------------------------------
 
     def meta(self, name: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchone()
+        row = self._one("SELECT value FROM meta WHERE name = ?", [name])
         return None if row is None else str(row[0])
 
     def _set_meta_default(self, name: str, value: str) -> None:
-        self.conn.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [name, value])
+        self._all("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [name, value])
 
     def bind_source(self, identity: str) -> None:
         """Record which database/schema this cache belongs to, or refuse a different one."""
         current = self.meta("source")
         if current is None:
-            self.conn.execute("INSERT INTO meta VALUES ('source', ?)", [identity])
+            self._all("INSERT INTO meta VALUES ('source', ?)", [identity])
         elif current != identity:
             raise CacheMismatchError(
                 f"cache {self.path} was made from {current}, not {identity}; "
@@ -198,14 +212,14 @@ class Cache:
 
     def start_run(self, command: str, settings: dict[str, Any], run_id: str | None = None) -> str:
         run_id = run_id or new_run_id()
-        self.conn.execute(
+        self._all(
             "INSERT INTO runs (run_id, command, started_at, status, settings) VALUES (?, ?, ?, 'running', ?)",
             [run_id, command, _ts(time.time()), json.dumps(settings, default=str)],
         )
         return run_id
 
     def finish_run(self, run_id: str, status: str, summary: dict[str, Any]) -> None:
-        self.conn.execute(
+        self._all(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
             [_ts(time.time()), status, json.dumps(summary, default=str), run_id],
         )
@@ -217,7 +231,9 @@ class Cache:
 
     # -- candidates and keys -------------------------------------------------------------
 
-    def replace_candidates(self, run_id: str, rows: Sequence[CandidateRow], keys: Iterable[LookupKey]) -> None:
+    def replace_candidates(
+        self, run_id: str, rows: Sequence[CandidateRow], keys: Iterable[LookupKey]
+    ) -> None:
         """Swap in a fresh candidate snapshot and register new keys, atomically."""
         now = _ts(time.time())
         frame = pl.DataFrame(
@@ -249,23 +265,23 @@ class Cache:
             },
             schema={"key_id": pl.String, "artist": pl.String, "album": pl.String},
         )
-        self.conn.execute("BEGIN TRANSACTION")
+        self._all("BEGIN TRANSACTION")
         try:
             self.conn.register("_new_candidates", frame)
             self.conn.register("_new_keys", key_frame)
-            self.conn.execute("DELETE FROM candidates")
-            self.conn.execute(
+            self._all("DELETE FROM candidates")
+            self._all(
                 "INSERT INTO candidates SELECT library_id, legacy_release_id, artist_name, album_title, "
                 "format_name, has_discogs_artist, key_id, ?, ? FROM _new_candidates",
                 [run_id, now],
             )
-            self.conn.execute(
+            self._all(
                 "INSERT INTO keys SELECT key_id, artist, album, ? FROM _new_keys ON CONFLICT (key_id) DO NOTHING",
                 [run_id],
             )
-            self.conn.execute("COMMIT")
+            self._all("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._all("ROLLBACK")
             raise
         finally:
             self.conn.unregister("_new_candidates")
@@ -275,7 +291,7 @@ class Cache:
         return self._frame("SELECT * FROM candidates ORDER BY library_id")
 
     def candidate_count(self) -> tuple[int, int]:
-        row = self.conn.execute("SELECT count(*), count(DISTINCT key_id) FROM candidates").fetchone()
+        row = self._one("SELECT count(*), count(DISTINCT key_id) FROM candidates")
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -305,14 +321,14 @@ class Cache:
         """
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        rows = self.conn.execute(sql, [single_followup]).fetchall()
+        rows = self._all(sql, [single_followup])
         return [LookupKey(key_id=r[0], artist=r[1], album=r[2]) for r in rows]
 
     def bulk_final_keys(self) -> set[str]:
         """Keys that already have a final bulk answer (a re-run goes straight to single for them)."""
-        rows = self.conn.execute(
+        rows = self._all(
             "SELECT DISTINCT key_id FROM responses WHERE endpoint = 'bulk' AND classification IN ('match','no_match')"
-        ).fetchall()
+        )
         return {r[0] for r in rows}
 
     # -- answers -------------------------------------------------------------------------
@@ -330,7 +346,10 @@ class Cache:
                 "classification": [str(a.classification) for a in answers],
                 "reason": [a.reason for a in answers],
                 "has_artwork": [body_has_artwork(a.body) for a in answers],
-                "body": [None if a.body is None else json.dumps(a.body, ensure_ascii=False) for a in answers],
+                "body": [
+                    None if a.body is None else json.dumps(a.body, ensure_ascii=False)
+                    for a in answers
+                ],
                 "attempt": [a.attempt for a in answers],
                 "latency_ms": [float(a.latency_ms) for a in answers],
                 "requested_at": [_ts(a.requested_at) for a in answers],
@@ -354,15 +373,15 @@ class Cache:
         cols = ", ".join(RESPONSE_COLUMNS)
         self.conn.register("_new_answers", frame)
         try:
-            self.conn.execute(f"INSERT INTO responses ({cols}) SELECT {cols} FROM _new_answers")
+            self._all(f"INSERT INTO responses ({cols}) SELECT {cols} FROM _new_answers")
         finally:
             self.conn.unregister("_new_answers")
 
     def response_count(self, run_id: str | None = None) -> int:
         if run_id is None:
-            row = self.conn.execute("SELECT count(*) FROM responses").fetchone()
+            row = self._one("SELECT count(*) FROM responses")
         else:
-            row = self.conn.execute("SELECT count(*) FROM responses WHERE run_id = ?", [run_id]).fetchone()
+            row = self._one("SELECT count(*) FROM responses WHERE run_id = ?", [run_id])
         assert row is not None
         return int(row[0])
 
@@ -401,7 +420,7 @@ class Cache:
             raise UserError(f"{path}: the export file name must end in .parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
         target = str(path).replace("'", "''")
-        self.conn.execute(
+        self._all(
             f"""COPY (SELECT r.*, k.artist, k.album FROM responses r LEFT JOIN keys k USING (key_id)
                      ORDER BY r.response_id)
                 TO '{target}' (FORMAT parquet)"""
@@ -410,7 +429,9 @@ class Cache:
 
     # -- journal (apply / undo) -----------------------------------------------------------
 
-    def journal_write(self, run_id: str, rows: Sequence[tuple[int, str, str | None, str | None, str | None]]) -> None:
+    def journal_write(
+        self, run_id: str, rows: Sequence[tuple[int, str, str | None, str | None, str | None]]
+    ) -> None:
         """Record rows a run wrote: (library_id, artwork_url, artist_name, album_title, band)."""
         if not rows:
             return
@@ -437,7 +458,7 @@ class Cache:
         )
         self.conn.register("_journal_rows", frame)
         try:
-            self.conn.execute(
+            self._all(
                 "INSERT INTO journal SELECT * FROM _journal_rows ON CONFLICT (run_id, library_id) DO NOTHING"
             )
         finally:
@@ -453,13 +474,21 @@ class Cache:
             return
         now = _ts(time.time())
         frame = pl.DataFrame(
-            {"undo_run_id": [undo_run_id] * len(library_ids), "run_id": [run_id] * len(library_ids),
-             "library_id": list(library_ids), "reverted_at": [now] * len(library_ids)},
-            schema={"undo_run_id": pl.String, "run_id": pl.String, "library_id": pl.Int32,
-                    "reverted_at": pl.Datetime("us", "UTC")},
+            {
+                "undo_run_id": [undo_run_id] * len(library_ids),
+                "run_id": [run_id] * len(library_ids),
+                "library_id": list(library_ids),
+                "reverted_at": [now] * len(library_ids),
+            },
+            schema={
+                "undo_run_id": pl.String,
+                "run_id": pl.String,
+                "library_id": pl.Int32,
+                "reverted_at": pl.Datetime("us", "UTC"),
+            },
         )
         self.conn.register("_undo_rows", frame)
         try:
-            self.conn.execute("INSERT INTO undo_log SELECT * FROM _undo_rows")
+            self._all("INSERT INTO undo_log SELECT * FROM _undo_rows")
         finally:
             self.conn.unregister("_undo_rows")

@@ -95,38 +95,83 @@ def main_options(
 
 DatabaseUrl = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="DATABASE_URL", show_envvar=True, show_default=False,
-                 help="PostgreSQL URL; wins over the DB_* settings."),
+    typer.Option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        show_envvar=True,
+        show_default=False,
+        help="PostgreSQL URL; wins over the DB_* settings.",
+    ),
 ]
-DbHost = Annotated[str | None, typer.Option("--db-host", envvar="DB_HOST", show_envvar=True, show_default=False)]
-DbPort = Annotated[str | None, typer.Option("--db-port", envvar="DB_PORT", show_envvar=True, help="Default 5432.")]
-DbName = Annotated[str | None, typer.Option("--db-name", envvar="DB_NAME", show_envvar=True, show_default=False)]
-DbUser = Annotated[str | None, typer.Option("--db-user", envvar="DB_USERNAME", show_envvar=True, show_default=False)]
+DbHost = Annotated[
+    str | None, typer.Option("--db-host", envvar="DB_HOST", show_envvar=True, show_default=False)
+]
+DbPort = Annotated[
+    str | None, typer.Option("--db-port", envvar="DB_PORT", show_envvar=True, help="Default 5432.")
+]
+DbName = Annotated[
+    str | None, typer.Option("--db-name", envvar="DB_NAME", show_envvar=True, show_default=False)
+]
+DbUser = Annotated[
+    str | None,
+    typer.Option("--db-user", envvar="DB_USERNAME", show_envvar=True, show_default=False),
+]
 DbPassword = Annotated[
     str | None,
-    typer.Option("--db-password", envvar="DB_PASSWORD", show_envvar=True, show_default=False,
-                 help="Prefer the environment variable: options show up in `ps`."),
+    typer.Option(
+        "--db-password",
+        envvar="DB_PASSWORD",
+        show_envvar=True,
+        show_default=False,
+        help="Prefer the environment variable: options show up in `ps`.",
+    ),
 ]
 SchemaName = Annotated[
-    str, typer.Option("--schema", envvar="WXYC_SCHEMA_NAME", show_envvar=True, help="WXYC's schema name.")
+    str,
+    typer.Option(
+        "--schema", envvar="WXYC_SCHEMA_NAME", show_envvar=True, help="WXYC's schema name."
+    ),
 ]
 LmlUrl = Annotated[
     str | None,
-    typer.Option("--lml-url", envvar="LIBRARY_METADATA_URL", show_envvar=True, show_default=False,
-                 help="LML's base URL; /api/v1/lookup is appended."),
+    typer.Option(
+        "--lml-url",
+        envvar="LIBRARY_METADATA_URL",
+        show_envvar=True,
+        show_default=False,
+        help="LML's base URL; /api/v1/lookup is appended.",
+    ),
 ]
 LmlKey = Annotated[
     str | None,
-    typer.Option("--lml-api-key", envvar="LML_API_KEY", show_envvar=True, show_default=False,
-                 help="Sent as Authorization: Bearer."),
+    typer.Option(
+        "--lml-api-key",
+        envvar="LML_API_KEY",
+        show_envvar=True,
+        show_default=False,
+        help="Sent as Authorization: Bearer.",
+    ),
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
-def _db(database_url: str | None, host: str | None, port: str | None, name: str | None,
-        user: str | None, password: str | None, schema: str):  # type: ignore[no-untyped-def]
+def _db(
+    database_url: str | None,
+    host: str | None,
+    port: str | None,
+    name: str | None,
+    user: str | None,
+    password: str | None,
+    schema: str,
+):  # type: ignore[no-untyped-def]
     settings = db_settings(
-        database_url=database_url, host=host, port=port, name=name, user=user, password=password, schema=schema
+        database_url=database_url,
+        host=host,
+        port=port,
+        name=name,
+        user=user,
+        password=password,
+        schema=schema,
     )
     if settings.password:
         _EXTRA_SECRETS.append(settings.password)
@@ -150,21 +195,42 @@ def resolve(
     lml_api_key: LmlKey = None,
     rate_per_min: Annotated[
         float,
-        typer.Option("--rate-per-min", envvar="LML_RATE_PER_MIN", show_envvar=True,
-                     help="HTTP requests per minute, evenly spaced (LML's budget is shared with live traffic)."),
+        typer.Option(
+            "--rate-per-min",
+            envvar="LML_RATE_PER_MIN",
+            show_envvar=True,
+            help="HTTP requests per minute, evenly spaced (LML's budget is shared with live traffic).",
+        ),
     ] = 50.0,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="Requests in flight at most.")] = 4,
-    bulk: Annotated[bool, typer.Option("--bulk/--no-bulk", help="Use /api/v1/lookup/bulk where LML has it.")] = True,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", help="Requests in flight at most.")
+    ] = 4,
+    bulk: Annotated[
+        bool, typer.Option("--bulk/--no-bulk", help="Use /api/v1/lookup/bulk where LML has it.")
+    ] = True,
     single_followup: Annotated[
         bool,
-        typer.Option("--single-followup/--no-single-followup",
-                     help="Ask /lookup again for keys bulk answered without artwork."),
+        typer.Option(
+            "--single-followup/--no-single-followup",
+            help="Ask /lookup again for keys bulk answered without artwork.",
+        ),
     ] = True,
-    max_attempts: Annotated[int, typer.Option("--max-attempts", help="Tries per key and run for transient failures.")] = 4,
+    max_attempts: Annotated[
+        int, typer.Option("--max-attempts", help="Tries per key and run for transient failures.")
+    ] = 4,
+    request_timeout: Annotated[
+        float,
+        typer.Option(
+            "--request-timeout", help="Client timeout in seconds for one /lookup (bulk scales it)."
+        ),
+    ] = 29.0,
     only_discogs_artists: Annotated[
-        bool, typer.Option("--only-discogs-artists", help="Only rows whose artist has a Discogs id.")
+        bool,
+        typer.Option("--only-discogs-artists", help="Only rows whose artist has a Discogs id."),
     ] = False,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask about at most N keys this run.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Ask about at most N keys this run.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> int:
     """Export candidate rows, ask LML once per distinct (artist, album), cache every answer.
@@ -178,9 +244,17 @@ def resolve(
     db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
     if not 1 <= max_attempts <= 20:
         raise UserError("--max-attempts must be between 1 and 20")
+    if not 0.1 <= request_timeout <= 600:
+        raise UserError("--request-timeout must be between 0.1 and 600 seconds")
     lml = lml_settings(
-        base_url=lml_url, api_key=lml_api_key, rate_per_min=rate_per_min, concurrency=concurrency,
-        use_bulk=bulk, single_followup=single_followup, max_attempts=max_attempts,
+        base_url=lml_url,
+        api_key=lml_api_key,
+        rate_per_min=rate_per_min,
+        concurrency=concurrency,
+        use_bulk=bulk,
+        single_followup=single_followup,
+        max_attempts=max_attempts,
+        timeout_s=request_timeout,
     )
     if lml.api_key:
         _EXTRA_SECRETS.append(lml.api_key)
@@ -214,13 +288,20 @@ def resolve(
     def on_progress(done: int, total: int, requests: int) -> None:
         if task_id is not None:
             elapsed = max(_time.monotonic() - started, 1e-6)
-            progress.update(task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}")
+            progress.update(
+                task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}"
+            )
 
     with Cache(opts.cache) as cache:
         try:
             result = run_resolve(
-                cache, db, lml, only_discogs_artists=only_discogs_artists, limit=limit,
-                progress=on_progress, on_start=on_start,
+                cache,
+                db,
+                lml,
+                only_discogs_artists=only_discogs_artists,
+                limit=limit,
+                progress=on_progress,
+                on_start=on_start,
             )
         finally:
             progress.stop()
@@ -234,7 +315,10 @@ def resolve(
             ("distinct keys", result.keys),
             ("keys asked this run", result.asked),
             ("HTTP requests", result.requests),
-            ("requests per minute", f"{result.requests_per_min:g} (configured {lml.rate_per_min:g})"),
+            (
+                "requests per minute",
+                f"{result.requests_per_min:g} (configured {lml.rate_per_min:g})",
+            ),
             ("keys with a final answer", result.final),
             ("keys still transient", result.transient),
             ("keys not asked yet", result.not_asked),
@@ -243,7 +327,10 @@ def resolve(
             table.add_row(label, str(value))
         stdout.print(table)
         if result.transient_reasons:
-            stdout.print("still pending: " + ", ".join(f"{r} {n}" for r, n in sorted(result.transient_reasons.items())))
+            stdout.print(
+                "still pending: "
+                + ", ".join(f"{r} {n}" for r, n in sorted(result.transient_reasons.items()))
+            )
         if result.bulk_unavailable:
             stdout.print("LML has no /lookup/bulk (404): used single lookups")
         if result.transient:
@@ -297,7 +384,9 @@ def run(argv: list[str]) -> int:
         stderr.print(f"error: {_redact(str(exc))}", markup=False, highlight=False)
         return int(exc.exit_status)
     except KeyboardInterrupt:
-        stderr.print("interrupted: everything answered so far is saved; run the command again to continue")
+        stderr.print(
+            "interrupted: everything answered so far is saved; run the command again to continue"
+        )
         return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: say what, never a secret
         stderr.print(f"error: unexpected {type(exc).__name__}: {_redact(str(exc))}", markup=False)

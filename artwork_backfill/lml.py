@@ -61,7 +61,11 @@ def classify_bulk_item(item: Any) -> tuple[Classification, str, dict[str, Any] |
     if status in ("match", "no_match") and isinstance(lookup, dict):
         classification, reason = classify_body(lookup)
         return classification, reason, lookup
-    return T.TRANSIENT, f"bulk_item_status:{str(status)[:40]}", lookup if isinstance(lookup, dict) else None
+    return (
+        T.TRANSIENT,
+        f"bulk_item_status:{str(status)[:40]}",
+        lookup if isinstance(lookup, dict) else None,
+    )
 
 
 def request_body(key: LookupKey, *, extended: bool = True) -> dict[str, Any]:
@@ -137,7 +141,9 @@ AnswerSink = Callable[[list[Answer], list[str]], None]
 
 
 class LmlClient:
-    def __init__(self, settings: LmlSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: LmlSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
         self._transport = transport
         self.stats = ResolveStats()
@@ -205,7 +211,9 @@ class LmlClient:
             base_url=s.base_url,
             headers=self._headers(),
             transport=self._transport,
-            limits=httpx.Limits(max_connections=s.concurrency, max_keepalive_connections=s.concurrency),
+            limits=httpx.Limits(
+                max_connections=s.concurrency, max_keepalive_connections=s.concurrency
+            ),
             follow_redirects=False,
         ) as http:
 
@@ -247,7 +255,9 @@ class LmlClient:
             self.stats.bulk_requests += 1
             path = "/api/v1/lookup/bulk"
             payload: dict[str, Any] = {"items": [request_body(k) for k in unit.keys]}
-            timeout = min(300.0, 5.0 * len(unit.keys) + 5.0)
+            # BS's bulk budget (5 s an item + 5 s, under the edge's ~5 min ceiling), scaled by
+            # how the configured single timeout compares with the class-5 default of 29 s.
+            timeout = min(300.0, (5.0 * len(unit.keys) + 5.0) * self.settings.timeout_s / 29.0)
         else:
             self.stats.single_requests += 1
             path = "/api/v1/lookup"
@@ -261,7 +271,12 @@ class LmlClient:
         except httpx.TimeoutException:
             return None, "client_timeout", requested_at, (time.perf_counter() - t0) * 1000
         except httpx.TransportError as exc:
-            return None, f"connection_error:{type(exc).__name__}", requested_at, (time.perf_counter() - t0) * 1000
+            return (
+                None,
+                f"connection_error:{type(exc).__name__}",
+                requested_at,
+                (time.perf_counter() - t0) * 1000,
+            )
         ms = (time.perf_counter() - t0) * 1000
         code = str(response.status_code)
         self.stats.status_counts[code] = self.stats.status_counts.get(code, 0) + 1
@@ -282,9 +297,13 @@ class LmlClient:
         response, failure, requested_at, ms = await self._send(http, pacer, unit)
         received_at = time.time()
         status = None if response is None else response.status_code
-        retry_after = None if response is None else retry_after_seconds(response.headers.get("Retry-After"))
+        retry_after = (
+            None if response is None else retry_after_seconds(response.headers.get("Retry-After"))
+        )
 
-        def answer(key: LookupKey, cls: Classification, reason: str, body: dict[str, Any] | None) -> Answer:
+        def answer(
+            key: LookupKey, cls: Classification, reason: str, body: dict[str, Any] | None
+        ) -> Answer:
             return Answer(
                 key_id=key.key_id,
                 endpoint=unit.endpoint,
@@ -318,7 +337,9 @@ class LmlClient:
             body = None if response is None else _error_excerpt(response)
             answers = [answer(k, T.TRANSIENT, reason, body) for k in unit.keys]
         elif status is not None and status != 200:
-            answers = [answer(k, T.ERROR, f"http_{status}", _error_excerpt(response)) for k in unit.keys]
+            answers = [
+                answer(k, T.ERROR, f"http_{status}", _error_excerpt(response)) for k in unit.keys
+            ]
         else:
             assert response is not None
             try:
@@ -326,10 +347,14 @@ class LmlClient:
             except (json.JSONDecodeError, UnicodeDecodeError):
                 parsed = None
             if parsed is None:
-                answers = [answer(k, T.TRANSIENT, "bad_json", _error_excerpt(response)) for k in unit.keys]
+                answers = [
+                    answer(k, T.TRANSIENT, "bad_json", _error_excerpt(response)) for k in unit.keys
+                ]
             elif unit.endpoint == "single":
                 cls, reason = classify_body(parsed)
-                answers = [answer(unit.keys[0], cls, reason, parsed if isinstance(parsed, dict) else None)]
+                answers = [
+                    answer(unit.keys[0], cls, reason, parsed if isinstance(parsed, dict) else None)
+                ]
             else:
                 items = parsed.get("results") if isinstance(parsed, dict) else None
                 by_index: dict[int, Any] = {}

@@ -1,0 +1,284 @@
+"""`artwork-backfill resolve` end to end: a real PostgreSQL with WXYC's schema, the LML
+simulator on 127.0.0.1, and the real command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from artwork_backfill.cache import Cache
+from artwork_backfill.simulator import (
+    Scenario,
+    SimulatorConfig,
+    generate_catalog,
+    start_simulator,
+)
+from artwork_backfill.simulator.server import RunningSimulator
+from tests.conftest import WxycDb
+
+CATALOG = generate_catalog(400, seed=11)
+TRANSIENT_SCENARIOS = {Scenario.TIMEOUT, Scenario.FLAKY_TIMEOUT, Scenario.DEGRADED_DEADLINE}
+EXPECTED_ROWS = {
+    r.library_id
+    for r in CATALOG.rows
+    if r.artwork_url is None and not r.discogs_unavailable and not r.is_blank
+}
+EXPECTED_KEYS = {CATALOG.row(i).key_id for i in EXPECTED_ROWS}
+FAST = ["--rate-per-min", "6000"]
+
+
+@pytest.fixture
+def db(wxyc_db: WxycDb) -> WxycDb:
+    with wxyc_db.connect() as conn:
+        CATALOG.load_into_postgres(conn)
+    return wxyc_db
+
+
+@pytest.fixture
+def sim() -> Iterator[RunningSimulator]:
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0)) as running:
+        yield running
+
+
+def env_for(db: WxycDb, sim: RunningSimulator | None, cache: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "LML_", "LIBRARY_METADATA", "DATABASE_URL"))}
+    env.update(db.env())
+    env["ARTWORK_BACKFILL_CACHE"] = str(cache)
+    if sim is not None:
+        env["LIBRARY_METADATA_URL"] = sim.url
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "artwork_backfill", *args],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def resolve_json(db: WxycDb, sim: RunningSimulator, cache: Path, *args: str, **extra: str) -> dict[str, object]:
+    done = run(["resolve", "--json", *FAST, *args], env_for(db, sim, cache, **extra))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout)
+
+
+def non_transient(key_id: str) -> bool:
+    return CATALOG.keys[key_id].scenario not in TRANSIENT_SCENARIOS
+
+
+def test_bulk_run_asks_each_key_once_and_never_a_protected_row(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    out = resolve_json(db, sim, cache_path)
+    assert set(out) >= {"run_id", "candidates", "keys", "requests", "final", "transient"}
+    assert out["candidates"] == len(EXPECTED_ROWS)
+    assert out["keys"] == len(EXPECTED_KEYS)
+
+    with Cache(cache_path, read_only=True) as cache:
+        assert set(cache.candidates()["library_id"].to_list()) == EXPECTED_ROWS
+    protected = {r.library_id for r in CATALOG.rows} - EXPECTED_ROWS
+    assert protected, "the catalog must hold protected rows for this test to mean anything"
+
+    stats = sim.stats()
+    asked = set(stats.asks_single) | set(stats.asks_bulk)
+    assert asked == EXPECTED_KEYS  # no key of a protected-only row was ever asked
+    assert stats.unknown_asks == 0
+    for key_id in EXPECTED_KEYS:
+        if non_transient(key_id):
+            assert stats.asks_bulk.get(key_id, 0) == 1, key_id
+            assert stats.asks_single.get(key_id, 0) <= 1, key_id  # follow-up only without artwork
+    # bulk carries the load: far fewer HTTP requests than keys
+    assert stats.requests.get("bulk", 0) <= len(EXPECTED_KEYS) // 100 + 1 + 4 * 3
+    # LIVE_CHECK_ONLY keys get their cover only from the single follow-up
+    live = [k for k in EXPECTED_KEYS if CATALOG.keys[k].scenario is Scenario.LIVE_CHECK_ONLY]
+    assert live and all(stats.asks_single.get(k) == 1 for k in live)
+    # a re-run asks nothing that has a final answer
+    sim.reset_stats()
+    again = resolve_json(db, sim, cache_path)
+    stats = sim.stats()
+    re_asked = {k for k in set(stats.asks_single) | set(stats.asks_bulk) if non_transient(k)}
+    assert re_asked == set()
+    assert again["final"] == out["final"] or again["final"] >= out["final"]
+
+
+def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0, api_key="sim-key-9f8e7d")) as sim:
+        out = resolve_json(db, sim, tmp_path / "c.duckdb", "--no-bulk", "--limit", "25", LML_API_KEY="sim-key-9f8e7d")
+        stats = sim.stats()
+    assert out["requests"] == stats.requests.get("lookup", 0) >= 25
+    assert stats.requests.get("bulk", 0) == 0
+    for request in stats.recent_requests:
+        headers = request["headers"]
+        assert headers["x-caller-class"] == "5"
+        assert headers["x-caller-reason"] == "library-artwork-backfill"
+        assert int(headers["x-caller-budget-ms"]) > 0
+        assert headers["authorization"] == "Bearer sim-key-9f8e7d"
+    for flag in ("song", "warm_cache", "skip_cache"):
+        assert stats.flags.get(flag, 0) == 0
+    raw = (tmp_path / "c.duckdb").read_bytes()
+    assert b"sim-key-9f8e7d" not in raw
+
+
+def test_feb_lml_without_bulk_falls_back_to_single(db: WxycDb, tmp_path: Path) -> None:
+    with start_simulator(CATALOG, SimulatorConfig(generation="feb", latency_ms=1, jitter_ms=0)) as sim:
+        out = resolve_json(db, sim, tmp_path / "c.duckdb")
+        stats = sim.stats()
+    assert out["bulk_unavailable"] is True
+    assert 1 <= stats.requests.get("bulk", 0) <= 4  # the 404 is learned once per worker at most
+    assert stats.status_counts.get("404", 0) == stats.requests.get("bulk", 0)
+    for key_id in EXPECTED_KEYS:
+        assert stats.asks_single.get(key_id, 0) >= 1
+        if non_transient(key_id):
+            assert stats.asks_single[key_id] == 1
+
+
+def test_pacing_never_exceeds_the_rate(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    done = run(
+        ["resolve", "--json", "--no-bulk", "--rate-per-min", "600", "--limit", "30", "--concurrency", "4"],
+        env_for(db, sim, tmp_path / "c.duckdb"),
+    )
+    assert done.returncode == 0, done.stderr
+    arrivals = sorted(sim.stats().arrival_times("lookup"))
+    assert len(arrivals) >= 30
+    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    # even spacing (0.1 s at 600/min), no bursts; arrival times carry the network's jitter
+    # (the first request also opens its connection), so allow a little on single gaps
+    assert min(gaps) > 0.05
+    assert sorted(gaps)[len(gaps) // 10] > 0.09
+    for i, start in enumerate(arrivals):  # no 1-second window holds more than 10 (+1 for jitter)
+        assert sum(1 for t in arrivals[i:] if t < start + 1.0) <= 11
+    achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) * 60
+    assert achieved <= 600 * 1.02
+
+
+def test_transient_answers_are_cached_but_never_a_no_match(db: WxycDb, tmp_path: Path) -> None:
+    config = SimulatorConfig(latency_ms=1, jitter_ms=0)
+    with start_simulator(CATALOG, config) as sim:
+        sim.set_faults(rate_500=0.08, rate_503=0.04, rate_reset=0.04, rate_malformed=0.04, rate_hang=0.03,
+                       hang_seconds=3.0, seed=5)
+        out = resolve_json(db, sim, tmp_path / "c.duckdb", "--no-bulk", "--max-attempts", "2",
+                           "--request-timeout", "1")
+        faults = sim.stats().faults
+    assert sum(faults.values()) > 5
+    assert out["transient"] > 0
+    with Cache(tmp_path / "c.duckdb", read_only=True) as cache:
+        answers = cache.responses()
+        states = {r["key_id"]: r for r in cache.key_states().iter_rows(named=True)}
+    by_status = answers.filter(answers["http_status"].is_in([500, 503]))
+    assert by_status.height > 0 and set(by_status["classification"]) == {"transient"}
+    assert set(answers.filter(answers["http_status"].is_null())["classification"]) == {"transient"}
+    reasons = set(answers["reason"])
+    assert "client_timeout" in reasons and "bad_json" in reasons
+    assert any(r.startswith("connection_error") for r in reasons)
+    for key_id, state in states.items():
+        scenario = CATALOG.keys[key_id].scenario
+        if scenario is Scenario.TIMEOUT:  # LML never answers it in budget
+            assert state["classification"] == "transient"
+        if state["classification"] == "no_match":
+            assert scenario in {Scenario.NO_MATCH, Scenario.DEGRADED_CACHE_ONLY}, scenario
+    # every attempt is kept, with its attempt number
+    assert answers["attempt"].max() == 2
+
+
+def test_kill_9_then_resume_asks_no_finished_key_again(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    env = env_for(db, sim, cache_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "artwork_backfill", "resolve", "--no-bulk", "--rate-per-min", "1200"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while sim.stats().requests.get("lookup", 0) < 60 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "resolve finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = dict(sim.stats().asks_single)
+    out = resolve_json(db, sim, cache_path, "--no-bulk")
+    after = sim.stats().asks_single
+    re_asked = [k for k in before if non_transient(k) and after[k] > before[k]]
+    assert len(re_asked) <= 4  # at most the requests that were in flight at the kill
+    assert out["final"] + out["transient"] == len(EXPECTED_KEYS)
+    assert set(after) == EXPECTED_KEYS
+
+
+@pytest.mark.parametrize(("sent_key", "status"), [(None, "401"), ("wrong-key-0a1b2c", "403")])
+def test_auth_failure_stops_at_once(db: WxycDb, tmp_path: Path, sent_key: str | None, status: str) -> None:
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, api_key="right-key-3c4d5e")) as sim:
+        extra = {"LML_API_KEY": sent_key} if sent_key else {}
+        started = time.monotonic()
+        done = run(["resolve", *FAST], env_for(db, sim, tmp_path / "c.duckdb", **extra), timeout=60)
+        elapsed = time.monotonic() - started
+        stats = sim.stats()
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    assert status in done.stderr and "LML_API_KEY" in done.stderr
+    assert stats.requests.get("bulk", 0) + stats.requests.get("lookup", 0) <= 4
+    assert elapsed < 15
+    if sent_key:
+        assert sent_key not in done.stderr + done.stdout
+
+
+def test_cache_refuses_a_different_database(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    resolve_json(db, sim, cache_path, "--limit", "3")
+    other = WxycDb(server=db.server, name=db.name + "_other")
+    with psycopg.connect(db.server.dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{other.name}" TEMPLATE "wxyc_template"')
+    done = run(["resolve", *FAST], env_for(other, sim, cache_path))
+    assert done.returncode == 1
+    assert "was made from" in done.stderr and "Traceback" not in done.stderr
+    # the other schema name is another source too
+    done = run(["resolve", *FAST], env_for(db, sim, cache_path, WXYC_SCHEMA_NAME="other_schema"))
+    assert done.returncode == 1 and "was made from" in done.stderr
+
+
+def test_only_discogs_artists_limit_and_parquet(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    out = resolve_json(db, sim, cache_path, "--only-discogs-artists", "--limit", "7")
+    discogs_rows = {i for i in EXPECTED_ROWS if CATALOG.row(i).discogs_artist_id is not None}
+    assert out["candidates"] == len(discogs_rows) < len(EXPECTED_ROWS)
+    assert out["asked"] == 7
+    assert out["not_asked"] == out["keys"] - 7
+    done = run(["export-parquet", str(tmp_path / "answers.parquet")], env_for(db, sim, cache_path))
+    assert done.returncode == 0, done.stderr
+    import polars as pl
+
+    assert pl.read_parquet(tmp_path / "answers.parquet").height == out["answers"]
+
+
+def test_setting_errors_are_one_line_and_never_show_secrets(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    env = env_for(db, sim, cache_path)
+    password = env["DB_PASSWORD"]
+    del env["DB_HOST"]
+    done = run(["resolve"], env)
+    assert done.returncode == 1 and "DB_HOST" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    env = env_for(db, None, cache_path)
+    done = run(["resolve"], env)
+    assert done.returncode == 1 and "LIBRARY_METADATA_URL" in done.stderr
+    # a wrong password: the server refuses, the message names the database, not the secret
+    env = env_for(db, sim, cache_path, DB_PASSWORD=password + "-nope")
+    done = run(["resolve"], env)
+    assert done.returncode == 1 and "cannot connect" in done.stderr
+    assert password not in done.stderr + done.stdout
+    env = env_for(db, sim, cache_path, WXYC_SCHEMA_NAME="x; drop table")
+    done = run(["resolve"], env)
+    assert done.returncode == 1 and "WXYC_SCHEMA_NAME" in done.stderr
+    for out in (run(["resolve", "--help"], env_for(db, sim, cache_path)),):
+        assert password not in out.stdout
