@@ -1,0 +1,321 @@
+"""`apply` and `undo`: the commands that write WXYC's Postgres (thin; the work is in apply.py).
+
+Both are dry runs unless `--execute`; `--dry-run` is accepted and changes nothing; both
+together are an error. Exit status: 0 done (or dry run), 1 an error (one line, no traceback;
+what was committed before stays committed and journaled), 130 stopped by SIGINT/SIGTERM after
+finishing the batch in flight (run the same command again to continue).
+
+Log lines (`--log-format text|json`) go to stdout, errors to stderr; with `--json` every log
+line goes to stderr and stdout carries only the JSON result.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from artwork_backfill.cli import (
+    DatabaseUrl,
+    DbHost,
+    DbName,
+    DbPassword,
+    DbPort,
+    DbUser,
+    GlobalOptions,
+    JsonFlag,
+    SchemaName,
+    _db,
+    _redact,
+    app,
+    emit_json,
+    stdout,
+)
+from artwork_backfill.errors import ExitStatus, UserError
+from artwork_backfill.logs import LOG_FORMATS, RunLog
+
+if TYPE_CHECKING:
+    from artwork_backfill.apply import ApplyResult
+    from artwork_backfill.cache import Cache
+    from artwork_backfill.score import Thresholds
+
+ExecuteFlag = Annotated[
+    bool, typer.Option("--execute", help="Write. Without it: a dry run that writes nothing.")
+]
+DryRunFlag = Annotated[
+    bool, typer.Option("--dry-run", help="The default; accepted for explicitness.")
+]
+BatchSize = Annotated[
+    str | None,
+    typer.Option(
+        "--batch-size",
+        envvar="BACKFILL_BATCH_SIZE",
+        show_envvar=True,
+        show_default=False,
+        help="Rows per transaction and UPDATE statement (default 5000).",
+    ),
+]
+LogFormat = Annotated[
+    str,
+    typer.Option("--log-format", help="Log lines as `text` or `json` (WXYC's tagged JSON lines)."),
+]
+LivePause = Annotated[
+    bool,
+    typer.Option(
+        "--live-pause/--no-live-pause",
+        help="Wait while a DJ is logging tracks (LIVE_ACTIVITY_* settings; "
+        "LIVE_ACTIVITY_LOOKBACK_SECONDS=0 also disables it).",
+    ),
+]
+
+
+def _mode(execute: bool, dry_run: bool) -> bool:
+    if execute and dry_run:
+        raise UserError(
+            "contradictory flags: --execute and --dry-run; pass one (a dry run is the default)"
+        )
+    return execute
+
+
+def _log(command: str, run_id: str, log_format: str, as_json: bool) -> RunLog:
+    fmt = log_format.strip().lower()
+    if fmt not in LOG_FORMATS:
+        raise UserError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    return RunLog(
+        tool=f"artwork-backfill {command}",
+        run_id=run_id,
+        fmt=fmt,
+        out=sys.stderr if as_json else sys.stdout,
+        err=sys.stderr,
+        redact=_redact,
+    )
+
+
+def _open_cache(path: Path, *, execute: bool) -> Cache:
+    from artwork_backfill.cache import Cache
+
+    if not path.exists():
+        raise UserError(f"cache {path} does not exist: run `artwork-backfill resolve` first")
+    return Cache(path, read_only=not execute)
+
+
+def _thresholds(values: list[str] | None) -> Thresholds:
+    from artwork_backfill.score import DEFAULT_THRESHOLDS, Thresholds
+
+    if not values:
+        return DEFAULT_THRESHOLDS
+    pairs: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--threshold takes NAME=VALUE, not {item!r}")
+        pairs[name.strip()] = value.strip()
+    try:
+        return Thresholds.from_mapping(pairs)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    database_url: DatabaseUrl = None,
+    db_host: DbHost = None,
+    db_port: DbPort = None,
+    db_name: DbName = None,
+    db_user: DbUser = None,
+    db_password: DbPassword = None,
+    schema: SchemaName = "wxyc_schema",
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions",
+            help="A reviewer's decisions file: accepted rows are written, rejected never.",
+        ),
+    ] = None,
+    execute: ExecuteFlag = False,
+    dry_run: DryRunFlag = False,
+    batch_size: BatchSize = None,
+    live_pause: LivePause = True,
+    sample: Annotated[int, typer.Option("--sample", min=0, help="Rows shown as old -> new.")] = 20,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option("--threshold", help="Override a scoring threshold, NAME=VALUE (repeatable)."),
+    ] = None,
+    as_json: JsonFlag = False,
+    log_format: LogFormat = "text",
+) -> int:
+    """Write the plan into library.artwork_url: the high band plus reviewer-accepted rows.
+
+    Guarded, batched (COPY + one UPDATE per batch), journaled and undoable. A dry run unless
+    --execute. A re-run writes only what is left; stop it with Ctrl-C or SIGTERM at any time.
+    """
+    from artwork_backfill.apply import (
+        ApplySettings,
+        StopFlag,
+        new_run_id,
+        plan_apply,
+        require_source,
+        run_apply,
+        stop_on_signals,
+    )
+    from artwork_backfill.matches import match_table
+
+    opts: GlobalOptions = ctx.obj
+    do_write = _mode(execute, dry_run)
+    db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
+    settings = ApplySettings.from_env(
+        os.environ, batch_size=batch_size, live_pause=live_pause, sample_size=sample
+    )
+    thresholds = _thresholds(threshold)
+    log = _log("apply", new_run_id(), log_format, as_json)
+    with _open_cache(opts.cache, execute=do_write) as cache:
+        require_source(cache, db)
+        table = match_table(cache, thresholds)
+        chosen = None
+        if decisions is not None:
+            from artwork_backfill.decisions import read_decisions
+
+            chosen = read_decisions(decisions, table)
+        plan = plan_apply(table, chosen)
+        stop = StopFlag()
+        with stop_on_signals(stop, log):
+            result = run_apply(
+                cache, db, plan, execute=do_write, settings=settings, log=log, stop=stop
+            )
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        _render_apply(result)
+    return ExitStatus.INTERRUPTED if result.stopped else ExitStatus.OK
+
+
+def _render_apply(r: ApplyResult) -> None:
+    title = (
+        "apply: dry run, nothing written (add --execute to write)"
+        if r.dry_run
+        else f"apply {r.status}"
+    )
+    table = Table(title=title, show_header=False)
+    invalid = f"{r.invalid}" + (
+        " (" + ", ".join(f"{k} {v}" for k, v in sorted(r.invalid_reasons.items())) + ")"
+        if r.invalid_reasons
+        else ""
+    )
+    rows: list[tuple[str, Any]] = [
+        ("run id", r.run_id),
+        ("high band", r.high),
+        ("accepted by a reviewer", r.accepted),
+        ("rejected by a reviewer", r.rejected),
+        ("refused by the URL check", invalid),
+        ("planned", r.planned),
+        ("already applied (earlier runs)", r.already_applied),
+        ("eligible this run", r.eligible),
+    ]
+    if r.dry_run:
+        rows += [
+            ("would apply", r.would_apply),
+            ("would race (filled since)", r.would_race),
+            ("would be stale (row changed)", r.would_stale),
+        ]
+    else:
+        rows += [
+            ("applied", r.applied),
+            ("raced (someone else filled it; kept)", r.raced),
+            ("stale (row changed; skipped)", r.stale),
+            ("batches", r.batches),
+            ("not attempted (stopped)", r.not_attempted),
+            ("remaining", r.remaining),
+            ("ANALYZE", "done" if r.analyzed else "not needed" if not r.applied else "failed"),
+        ]
+    if r.reconciled_batches:
+        rows.append(
+            (
+                "batches of an interrupted run reconciled",
+                f"{r.reconciled_batches} ({r.reconciled_rows} rows)",
+            )
+        )
+    for label, value in rows:
+        table.add_row(label, str(value))
+    stdout.print(table)
+    if r.sample:
+        stdout.print(
+            "sample (old -> new):" if r.dry_run else "sample of the rows sent (old -> new):"
+        )
+        for s in r.sample:
+            stdout.print(
+                f"  {s['library_id']}  {s['artist_name']} - {s['album_title']} [{s['source']}]: "
+                f"{s['old'] or 'NULL'} -> {s['new']}",
+                markup=False,
+            )
+    if r.stopped:
+        stdout.print(
+            "stopped: every committed batch is journaled; run the same command again to continue"
+        )
+
+
+@app.command()
+def undo(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run_id of an `apply --execute` run.")],
+    database_url: DatabaseUrl = None,
+    db_host: DbHost = None,
+    db_port: DbPort = None,
+    db_name: DbName = None,
+    db_user: DbUser = None,
+    db_password: DbPassword = None,
+    schema: SchemaName = "wxyc_schema",
+    execute: ExecuteFlag = False,
+    dry_run: DryRunFlag = False,
+    batch_size: BatchSize = None,
+    live_pause: LivePause = True,
+    as_json: JsonFlag = False,
+    log_format: LogFormat = "text",
+) -> int:
+    """Set artwork_url back to NULL where it still holds exactly what RUN_ID wrote.
+
+    Rows changed since (by a person, the API or another run) are skipped. A dry run unless
+    --execute.
+    """
+    from artwork_backfill.apply import (
+        ApplySettings,
+        StopFlag,
+        new_run_id,
+        run_undo,
+        stop_on_signals,
+    )
+
+    opts: GlobalOptions = ctx.obj
+    do_write = _mode(execute, dry_run)
+    db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
+    settings = ApplySettings.from_env(os.environ, batch_size=batch_size, live_pause=live_pause)
+    log = _log("undo", new_run_id(), log_format, as_json)
+    with _open_cache(opts.cache, execute=do_write) as cache:
+        stop = StopFlag()
+        with stop_on_signals(stop, log):
+            result = run_undo(
+                cache, db, run_id, execute=do_write, settings=settings, log=log, stop=stop
+            )
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        title = (
+            "undo: dry run, nothing written (add --execute to write)"
+            if result.dry_run
+            else f"undo {result.status}"
+        )
+        table = Table(title=title, show_header=False)
+        for label, value in (
+            ("apply run", result.run_id),
+            ("rows it wrote (journal)", result.journaled),
+            ("would revert" if result.dry_run else "reverted to NULL", result.reverted),
+            ("skipped (changed since)", result.skipped),
+            ("not attempted (stopped)", result.not_attempted),
+        ):
+            table.add_row(label, str(value))
+        stdout.print(table)
+    return ExitStatus.INTERRUPTED if result.stopped else ExitStatus.OK
