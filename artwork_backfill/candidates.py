@@ -33,7 +33,9 @@ def connect(db: DbSettings, *, autocommit: bool = False) -> psycopg.Connection:
     try:
         return psycopg.connect(db.conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        first = db.redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        first = db.redact(
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
         raise UserError(f"cannot connect to PostgreSQL at {db.display}: {first}") from None
 
 
@@ -43,7 +45,9 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
         library=sql.Identifier(db.schema, "library"),
         artists=sql.Identifier(db.schema, "artists"),
         format=sql.Identifier(db.schema, "format"),
-        discogs_filter=sql.SQL("AND a.discogs_artist_id IS NOT NULL" if only_discogs_artists else ""),
+        discogs_filter=sql.SQL(
+            "AND a.discogs_artist_id IS NOT NULL" if only_discogs_artists else ""
+        ),
     )
     with connect(db) as conn:
         conn.read_only = True

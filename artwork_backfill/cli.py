@@ -398,3 +398,7 @@ def run(argv: list[str]) -> int:
     if isinstance(result, int):
         return result
     return ExitStatus.OK
+
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from artwork_backfill import cli_report  # noqa: E402, F401

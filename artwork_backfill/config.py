@@ -76,7 +76,11 @@ def db_settings(
         except Exception:
             raise ConfigError("DATABASE_URL is not a valid PostgreSQL connection string") from None
     else:
-        required = (("DB_HOST", "--db-host", host), ("DB_NAME", "--db-name", name), ("DB_USERNAME", "--db-user", user))
+        required = (
+            ("DB_HOST", "--db-host", host),
+            ("DB_NAME", "--db-name", name),
+            ("DB_USERNAME", "--db-user", user),
+        )
         for env_name, option, value in required:
             if not value:
                 raise ConfigError(
@@ -148,7 +152,9 @@ def lml_settings(
         )
     parts = urlsplit(base_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("LIBRARY_METADATA_URL must be an http(s) URL such as https://lml.example.org")
+        raise ConfigError(
+            "LIBRARY_METADATA_URL must be an http(s) URL such as https://lml.example.org"
+        )
     if parts.username or parts.password:
         raise ConfigError("LIBRARY_METADATA_URL must not carry credentials; use LML_API_KEY")
     path = parts.path.rstrip("/")

@@ -40,7 +40,9 @@ MATCH_SCHEMA: dict[str, Any] = {
 
 
 def verdict_id(library_id: int, band: str, artwork_url: str | None, response_id: int | None) -> str:
-    raw = f"{library_id}|{band}|{artwork_url or ''}|{response_id if response_id is not None else ''}"
+    raw = (
+        f"{library_id}|{band}|{artwork_url or ''}|{response_id if response_id is not None else ''}"
+    )
     return hashlib.sha1(raw.encode()).hexdigest()[:16]
 
 

@@ -50,7 +50,9 @@ def find_pg_bin() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.CalledProcessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            )
             candidates.append(Path(out.stdout.strip()))
     try:
         import pgserver  # type: ignore[import-not-found]
@@ -81,7 +83,14 @@ def _ensure_server_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -161,12 +170,30 @@ class EmbeddedPostgres:
             "-c full_page_writes=off -c max_connections=60 -c shared_buffers=128MB"
         )
         started = pg._run(
-            ["pg_ctl", "-D", str(pg.data_dir), "-l", str(root / "server.log"), "-o", opts, "-w", "-t", "60", "start"]
+            [
+                "pg_ctl",
+                "-D",
+                str(pg.data_dir),
+                "-l",
+                str(root / "server.log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         )
         if started.returncode != 0:
-            log = (root / "server.log").read_text(errors="replace")[-800:] if (root / "server.log").exists() else ""
+            log = (
+                (root / "server.log").read_text(errors="replace")[-800:]
+                if (root / "server.log").exists()
+                else ""
+            )
             shutil.rmtree(root, ignore_errors=True)
-            raise EmbeddedPostgresError(f"PostgreSQL did not start: {started.stderr.strip()[-300:]} {log}")
+            raise EmbeddedPostgresError(
+                f"PostgreSQL did not start: {started.stderr.strip()[-300:]} {log}"
+            )
         atexit.register(pg.stop)
         return pg
 
@@ -205,7 +232,9 @@ def schema_sql(schema: str = "wxyc_schema") -> str:
 def load_schema(conn: psycopg.Connection, schema: str = "wxyc_schema") -> None:
     """Create WXYC's tables in `conn`'s database (skips trigram indexes where pg_trgm is absent)."""
     text = schema_sql(schema)
-    has_trgm = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone()
+    has_trgm = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'"
+    ).fetchone()
     if not has_trgm:
         text = text.replace("CREATE EXTENSION IF NOT EXISTS pg_trgm;", "")
         text = "\n".join(line for line in text.splitlines() if "gin_trgm_ops" not in line)

@@ -103,7 +103,9 @@ def run_resolve(
     return result
 
 
-def summarize(cache: Cache, run_id: str, status: str, *, asked: int, requests: int) -> ResolveResult:
+def summarize(
+    cache: Cache, run_id: str, status: str, *, asked: int, requests: int
+) -> ResolveResult:
     states = cache.key_states()
     candidates, keys = cache.candidate_count()
     classes = states["classification"].to_list()
