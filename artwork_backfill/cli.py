@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,17 @@ from rich.progress import (
 from rich.table import Table
 
 from artwork_backfill import __version__
-from artwork_backfill.config import DEFAULT_CACHE, db_settings, lml_settings, redact
+from artwork_backfill.cache import Cache
+from artwork_backfill.config import (
+    DEFAULT_CACHE,
+    DbSettings,
+    LmlSettings,
+    db_settings,
+    lml_settings,
+    redact,
+)
 from artwork_backfill.errors import ExitStatus, UserError
+from artwork_backfill.resolve import ResolveResult, run_resolve
 
 app = typer.Typer(
     name="artwork-backfill",
@@ -237,9 +247,6 @@ def resolve(
 
     Safe to stop at any moment (Ctrl-C or kill): a re-run asks only what has no final answer.
     """
-    from artwork_backfill.cache import Cache
-    from artwork_backfill.resolve import run_resolve
-
     opts: GlobalOptions = ctx.obj
     db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
     if not 1 <= max_attempts <= 20:
@@ -258,53 +265,10 @@ def resolve(
     )
     if lml.api_key:
         _EXTRA_SECRETS.append(lml.api_key)
-    progress = Progress(
-        TextColumn("[bold]resolve"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("keys"),
-        TextColumn("{task.fields[requests]} req"),
-        TextColumn("{task.fields[rate]}/min"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=False,
-    )
-    task_id = None
-    import time as _time
-
-    started = _time.monotonic()
-
-    def on_start(candidates: int, keys: int, to_ask: int) -> None:
-        nonlocal task_id
-        stderr.print(
-            f"{candidates} candidate rows, {keys} distinct keys, {to_ask} to ask "
-            f"(LML {lml.display}, {lml.rate_per_min:g}/min, {lml.concurrency} in flight)"
-        )
-        task_id = progress.add_task("resolve", total=to_ask, requests=0, rate="0")
-        progress.start()
-
-    def on_progress(done: int, total: int, requests: int) -> None:
-        if task_id is not None:
-            elapsed = max(_time.monotonic() - started, 1e-6)
-            progress.update(
-                task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}"
-            )
-
     with Cache(opts.cache) as cache:
-        try:
-            result = run_resolve(
-                cache,
-                db,
-                lml,
-                only_discogs_artists=only_discogs_artists,
-                limit=limit,
-                progress=on_progress,
-                on_start=on_start,
-            )
-        finally:
-            progress.stop()
+        result = resolve_with_progress(
+            cache, db, lml, only_discogs_artists=only_discogs_artists, limit=limit
+        )
     if as_json:
         emit_json(result.to_json())
     else:
@@ -336,6 +300,95 @@ def resolve(
         if result.transient:
             stdout.print("Re-run `artwork-backfill resolve` later to retry the transient keys.")
     return ExitStatus.INTERRUPTED if result.status == "interrupted" else ExitStatus.OK
+
+
+def resolve_with_progress(
+    cache: Cache,
+    db: DbSettings,
+    lml: LmlSettings,
+    *,
+    only_discogs_artists: bool = False,
+    limit: int | None = None,
+) -> ResolveResult:
+    """Run resolve with a progress bar (keys done, requests, rate, ETA) on stderr."""
+    progress = Progress(
+        TextColumn("[bold]resolve"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("keys"),
+        TextColumn("{task.fields[requests]} req"),
+        TextColumn("{task.fields[rate]}/min"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    task_id = None
+    started = time.monotonic()
+
+    def on_start(candidates: int, keys: int, to_ask: int) -> None:
+        nonlocal task_id
+        stderr.print(
+            f"{candidates} candidate rows, {keys} distinct keys, {to_ask} to ask "
+            f"(LML {lml.display}, {lml.rate_per_min:g}/min, {lml.concurrency} in flight)"
+        )
+        task_id = progress.add_task("resolve", total=to_ask, requests=0, rate="0")
+        progress.start()
+
+    def on_progress(done: int, total: int, requests: int) -> None:
+        if task_id is not None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            progress.update(
+                task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}"
+            )
+
+    try:
+        return run_resolve(
+            cache,
+            db,
+            lml,
+            only_discogs_artists=only_discogs_artists,
+            limit=limit,
+            progress=on_progress,
+            on_start=on_start,
+        )
+    finally:
+        progress.stop()
+
+
+@app.command()
+def demo(
+    rows: Annotated[
+        int, typer.Option("--rows", min=50, max=200_000, help="Library rows to generate.")
+    ] = 3000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Catalog seed (same seed, same catalog).")
+    ] = 7,
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Where the demo's cache, review page and CSV go.")
+    ] = Path("data/demo"),
+    rate_per_min: Annotated[
+        float, typer.Option("--rate-per-min", help="Resolve's pace against the local simulator.")
+    ] = 3000.0,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave PostgreSQL and the simulator up until Ctrl-C.")
+    ] = False,
+) -> int:
+    """The whole flow on embedded defaults: throwaway PostgreSQL + LML simulator, resolve,
+    report, apply --execute, and a check of every written cover against the ground truth."""
+    from artwork_backfill.demo import run_demo
+
+    result = run_demo(
+        rows=rows,
+        seed=seed,
+        workdir=workdir,
+        rate_per_min=rate_per_min,
+        keep=keep,
+        console=stdout,
+        resolve_step=resolve_with_progress,
+    )
+    return ExitStatus.OK if result.wrong_covers == 0 else ExitStatus.ERROR
 
 
 @app.command("export-parquet")
