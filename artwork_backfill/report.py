@@ -331,17 +331,18 @@ def export_frame(table: pl.DataFrame) -> pl.DataFrame:
     return table.with_columns(pl.lit("", dtype=pl.String).alias("decision")).select(EXPORT_COLUMNS)
 
 
-def csv_cells(table: pl.DataFrame) -> list[list[str]]:
-    """Each row of the export as the exact text of its CSV cells (decision left empty)."""
+def cell_frame(table: pl.DataFrame) -> pl.DataFrame:
+    """The export's layout with every value as the exact text of its CSV cell (nulls are empty)."""
     frame = export_frame(table)
-    columns = []
-    for name in EXPORT_COLUMNS:
-        values = frame[name].to_list()
-        if name == "score":
-            columns.append([format_score(v) for v in values])
-        else:
-            columns.append(["" if v is None else str(v) for v in values])
-    return [list(row) for row in zip(*columns, strict=True)] if columns and frame.height else []
+    score = pl.Series("score", [format_score(v) for v in frame["score"].to_list()], dtype=pl.String)
+    return frame.with_columns(score).select(
+        pl.col(name).cast(pl.String).fill_null("") for name in EXPORT_COLUMNS
+    )
+
+
+def csv_cells(table: pl.DataFrame) -> list[tuple[str, ...]]:
+    """Each row of the export as the exact text of its CSV cells (decision left empty)."""
+    return cell_frame(table).rows()
 
 
 def csv_field(text: str) -> str:
@@ -351,10 +352,26 @@ def csv_field(text: str) -> str:
     return text
 
 
+_NEEDS_QUOTES = r'[",\r\n]'
+
+
 def csv_text(rows: Iterable[Sequence[str]]) -> str:
+    """The export's CSV text for rows of cell texts (see `csv_field` for the quoting)."""
     lines = [",".join(EXPORT_COLUMNS)]
     lines.extend(",".join(csv_field(cell) for cell in row) for row in rows)
     return "\n".join(lines) + "\n"
+
+
+def _csv_text_of(cells: pl.DataFrame) -> str:
+    """`csv_text` of a `cell_frame`, quoted column-wise by polars (a 64K-row export in ~0.1 s)."""
+    quoted = [
+        pl.when(pl.col(name).str.contains(_NEEDS_QUOTES))
+        .then(pl.lit('"') + pl.col(name).str.replace_all('"', '""', literal=True) + pl.lit('"'))
+        .otherwise(pl.col(name))
+        for name in EXPORT_COLUMNS
+    ]
+    lines = cells.select(pl.concat_str(quoted, separator=",").alias("line"))["line"].to_list()
+    return "\n".join([",".join(EXPORT_COLUMNS), *lines]) + "\n"
 
 
 def export_matches(table: pl.DataFrame, path: Path) -> int:
@@ -366,7 +383,7 @@ def export_matches(table: pl.DataFrame, path: Path) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if suffix == ".csv":
-            path.write_text(csv_text(csv_cells(table)), encoding="utf-8", newline="")
+            path.write_text(_csv_text_of(cell_frame(table)), encoding="utf-8", newline="")
         else:
             export_frame(table).write_parquet(path)
     except OSError as exc:

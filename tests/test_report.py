@@ -357,3 +357,20 @@ def test_report_not_a_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     bogus.write_text("this is not a database")
     assert run(["--cache", str(bogus), "report"]) == 1
     _one_line_error(capsys)
+
+
+def test_export_quotes_like_the_page(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The export quotes column-wise in polars; the page quotes cell by cell: same text."""
+    table, _stats = report
+    tricky = table.with_columns(
+        pl.Series(
+            "album_title",
+            ['a "b", c', "line\nbreak", "cr\rhere", "", "plain"] * 3 + ["x", "y", "z"],
+        )
+    )
+    path = tmp_path / "tricky.csv"
+    export_matches(tricky, path)
+    assert path.read_bytes().decode("utf-8") == csv_text(csv_cells(tricky))
+    with path.open(encoding="utf-8", newline="") as handle:
+        titles = [row["album_title"] for row in csv.DictReader(handle)]
+    assert titles == tricky["album_title"].to_list()
