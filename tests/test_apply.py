@@ -1,0 +1,920 @@
+"""`apply` and `undo` on a real PostgreSQL holding WXYC's schema and write-side triggers.
+
+The cache is built through the Cache API with LML bodies shaped like /work/shared/lml-examples
+(`library_item.id` is the row's LEGACY release id): `direct` answers naming the row give `high`,
+row-less `alternative` answers give `review`, another album's cover gives `reject`.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import artwork_backfill.cli_apply  # noqa: F401  (registers apply/undo until cli.py imports it)
+from artwork_backfill import cli
+from artwork_backfill.apply import (
+    ApplySettings,
+    PlanRow,
+    classify,
+    parse_int,
+    plan_apply,
+    run_apply,
+)
+from artwork_backfill.cache import Cache, CandidateRow
+from artwork_backfill.errors import ConfigError
+from artwork_backfill.logs import RunLog
+from artwork_backfill.matches import match_table
+from artwork_backfill.model import Answer, Classification, LookupKey
+from artwork_backfill.normalize import grouping_key
+from tests.conftest import WxycDb
+
+# -- catalog and cache ---------------------------------------------------------------------
+
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "zu", "be", "da", "fo"]
+
+
+def _word(i: int) -> str:
+    """A distinct pronounceable word per integer (no digits: the scorer weighs numbers)."""
+    parts = []
+    i += 12
+    while i:
+        i, r = divmod(i, len(_SYLLABLES))
+        parts.append(_SYLLABLES[r])
+    return "".join(parts).capitalize()
+
+
+def cover_url(release_id: int) -> str:
+    name = f"s3://discogs-database-images/R-{release_id}-1600000000.jpeg"
+    stem = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+    return f"https://i.discogs.com/Qm9ndXNIYXNo/rs:fit/g:sm/q:90/h:600/w:600/{stem}.jpeg"
+
+
+def lml_body(kind: str, legacy_id: int, artist: str, title: str, release_id: int) -> dict[str, Any]:
+    """high: direct + own row; review: row-less alternative; reject: another album's cover."""
+    return {
+        "results": [
+            {
+                "library_item": {
+                    "id": 0 if kind == "review" else legacy_id,
+                    "title": title,
+                    "artist": artist,
+                },
+                "artwork": {
+                    "album": "Quite Another Record" if kind == "reject" else title,
+                    "artist": artist,
+                    "release_id": release_id,
+                    "release_url": f"https://www.discogs.com/release/{release_id}",
+                    "artwork_url": cover_url(release_id),
+                    "confidence": 1.0,
+                },
+            }
+        ],
+        "search_type": "alternative" if kind == "review" else "direct",
+        "song_not_found": False,
+        "found_on_compilation": False,
+        "corrected_artist": None,
+        "timeout": False,
+        "degraded": False,
+    }
+
+
+@dataclass(frozen=True)
+class Row:
+    library_id: int
+    kind: str  # high | review | reject
+    artist: str
+    title: str
+    url: str
+
+
+@dataclass
+class Seeded:
+    db: WxycDb
+    cache_path: Path
+    rows: list[Row]
+
+    def ids(self, kind: str) -> list[int]:
+        return [r.library_id for r in self.rows if r.kind == kind]
+
+    def row(self, library_id: int) -> Row:
+        return next(r for r in self.rows if r.library_id == library_id)
+
+
+def seed(db: WxycDb, cache_path: Path, kinds: list[str]) -> Seeded:
+    """Library rows 1..n (artists, genre, format) and a cache resolved for them."""
+    rows = []
+    for i, kind in enumerate(kinds, 1):
+        rows.append(
+            Row(
+                i,
+                kind,
+                f"{_word(i)} Collective",
+                f"Songs of {_word(i * 7)}",
+                cover_url(900_000 + i),
+            )
+        )
+    with db.connect() as conn:
+        conn.execute(f"INSERT INTO {db.schema}.genres (id, genre_name) VALUES (11, 'Rock')")
+        conn.execute(f"INSERT INTO {db.schema}.format (id, format_name) VALUES (1, 'cd')")
+        with conn.cursor().copy(
+            f"COPY {db.schema}.artists (id, artist_name, code_letters, alphabetical_name) FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row((r.library_id, r.artist, r.artist[:2].upper(), r.artist))
+        with conn.cursor().copy(
+            f"COPY {db.schema}.library (id, artist_id, genre_id, format_id, album_title, code_number, "
+            "legacy_release_id, artist_name) FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r.library_id,
+                        r.library_id,
+                        11,
+                        1,
+                        r.title,
+                        r.library_id % 300,
+                        10_000 + r.library_id,
+                        r.artist,
+                    )
+                )
+    with Cache(cache_path) as cache:
+        cache.bind_source(db.settings.identity)
+        run = cache.start_run("resolve", {})
+        candidates, keys, answers = [], [], []
+        for r in rows:
+            key = grouping_key(r.artist, r.title)
+            candidates.append(
+                CandidateRow(
+                    r.library_id, 10_000 + r.library_id, r.artist, r.title, "cd", True, key
+                )
+            )
+            keys.append(LookupKey(key, r.artist, r.title))
+            body = lml_body(
+                r.kind, 10_000 + r.library_id, r.artist, r.title, 900_000 + r.library_id
+            )
+            now = time.time()
+            answers.append(
+                Answer(key, "single", 200, Classification.MATCH, "results", body, 1, 3.0, now, now)
+            )
+        cache.replace_candidates(run, candidates, keys)
+        cache.append_answers(run, answers)
+        cache.finish_run(run, "completed", {})
+        bands = dict(match_table(cache).select("library_id", "band").iter_rows())
+    assert bands == {r.library_id: r.kind for r in rows}, (
+        "the fixture bodies must land in their bands"
+    )
+    return Seeded(db, cache_path, rows)
+
+
+@pytest.fixture
+def cache_path(tmp_path: Path) -> Path:
+    return tmp_path / "backfill.duckdb"
+
+
+# -- reading Postgres and the cache -----------------------------------------------------------
+
+
+def artwork(db: WxycDb) -> dict[int, str | None]:
+    with db.connect() as conn:
+        return dict(
+            conn.execute(f"SELECT id, artwork_url FROM {db.schema}.library ORDER BY id").fetchall()
+        )
+
+
+def library_snapshot(db: WxycDb) -> list[tuple[Any, ...]]:
+    with db.connect() as conn:
+        return conn.execute(f"SELECT * FROM {db.schema}.library ORDER BY id").fetchall()
+
+
+def watermark(db: WxycDb) -> Any:
+    with db.connect() as conn:
+        row = conn.execute(f"SELECT last_modified_at FROM {db.schema}.library_watermark").fetchone()
+        assert row is not None
+        return row[0]
+
+
+def count_watermark_bumps(db: WxycDb) -> None:
+    """Test-only: record every update of the watermark row (once per library statement)."""
+    with db.connect() as conn:
+        conn.execute(
+            f"""CREATE TABLE {db.schema}.watermark_bumps (at timestamptz DEFAULT clock_timestamp());
+            CREATE FUNCTION {db.schema}.log_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO {db.schema}.watermark_bumps DEFAULT VALUES; RETURN NULL; END $$;
+            CREATE TRIGGER log_bump AFTER UPDATE ON {db.schema}.library_watermark
+                FOR EACH ROW EXECUTE FUNCTION {db.schema}.log_bump();"""
+        )
+
+
+def bumps(db: WxycDb) -> int:
+    with db.connect() as conn:
+        row = conn.execute(f"SELECT count(*) FROM {db.schema}.watermark_bumps").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def journal(cache_path: Path, run_id: str | None = None) -> pl.DataFrame:
+    with Cache(cache_path, read_only=True) as cache:
+        return cache.journal(run_id)
+
+
+def journal_map(cache_path: Path) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for library_id, url in journal(cache_path).select("library_id", "artwork_url").iter_rows():
+        out.setdefault(library_id, set()).add(url)
+    return out
+
+
+# -- running the command ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if (
+            name.startswith(("DB_", "LIVE_ACTIVITY_", "BACKFILL_", "ARTWORK_BACKFILL_"))
+            or name == "DATABASE_URL"
+        ):
+            monkeypatch.delenv(name)
+    yield
+
+
+def apply_cli(
+    s: Seeded,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    command: str = "apply",
+    expect: int = 0,
+    **env: str,
+) -> dict[str, Any]:
+    """Run the command in-process with --json; returns the JSON result."""
+    for k, v in {
+        **s.db.env(),
+        "ARTWORK_BACKFILL_CACHE": str(s.cache_path),
+        "LIVE_ACTIVITY_LOOKBACK_SECONDS": "0",
+        **env,
+    }.items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    status = cli.run([command, "--json", *args])
+    out, err = capsys.readouterr()
+    assert status == expect, err
+    assert s.db.server.password not in out + err
+    return json.loads(out) if status in (0, 130) else {"stderr": err}
+
+
+def _entry() -> list[str]:
+    source = Path(cli.__file__).read_text()
+    if "cli_apply" in source:
+        return [sys.executable, "-m", "artwork_backfill"]
+    # until cli.py imports cli_apply, register the commands by hand
+    return [
+        sys.executable,
+        "-c",
+        "import artwork_backfill.cli_apply; from artwork_backfill.__main__ import main; main()",
+    ]
+
+
+def sub_env(s: Seeded, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DB_", "LIVE_ACTIVITY_", "BACKFILL_", "ARTWORK_BACKFILL_"))
+        and k != "DATABASE_URL"
+    }
+    env.update(s.db.env())
+    env["ARTWORK_BACKFILL_CACHE"] = str(s.cache_path)
+    env["LIVE_ACTIVITY_LOOKBACK_SECONDS"] = "0"
+    env.update(extra)
+    return env
+
+
+def run_sub(
+    s: Seeded, args: list[str], timeout: float = 120, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_entry(), *args],
+        env=sub_env(s, **extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def log_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+# -- the plan (pure) ------------------------------------------------------------------------------
+
+
+def _table(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    base = {"artist_name": "A", "album_title": "T", "matched_release_id": 5}
+    return pl.DataFrame(
+        [{**base, **r} for r in rows],
+        schema={
+            "library_id": pl.Int64,
+            "artist_name": pl.String,
+            "album_title": pl.String,
+            "band": pl.String,
+            "artwork_url": pl.String,
+            "matched_release_id": pl.Int64,
+        },
+    )
+
+
+@dataclass
+class _Decisions:
+    accepted: set[int]
+    rejected: set[int]
+
+
+def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url() -> None:
+    good = cover_url(5)
+    table = _table(
+        [
+            {"library_id": 1, "band": "high", "artwork_url": good},
+            {"library_id": 2, "band": "high", "artwork_url": good},  # rejected by a reviewer
+            {"library_id": 3, "band": "review", "artwork_url": good},  # accepted
+            {"library_id": 4, "band": "review", "artwork_url": good},  # nobody looked: not written
+            {"library_id": 5, "band": "high", "artwork_url": good.replace("https://", "http://")},
+            {
+                "library_id": 6,
+                "band": "high",
+                "artwork_url": "https://s.discogs.com/images/spacer.gif",
+            },
+            {"library_id": 7, "band": "high", "artwork_url": good + "x" * 600},
+            {"library_id": 8, "band": "high", "artwork_url": "https://example.com/cover.jpeg"},
+            {"library_id": 9, "band": "no_match", "artwork_url": None},  # accepted, but no cover
+            {"library_id": 10, "band": "high", "artwork_url": ""},
+            {
+                "library_id": 11,
+                "band": "high",
+                "artwork_url": good,
+                "matched_release_id": 0,
+            },  # synthetic
+            {"library_id": 12, "band": "reject", "artwork_url": good},
+        ]
+    )
+    plan = plan_apply(table, _Decisions(accepted={3, 9}, rejected={2}))
+    assert [(r.library_id, r.source, r.band) for r in plan.rows] == [
+        (1, "high", "high"),
+        (3, "accepted", "review"),
+    ]
+    assert (plan.high, plan.accepted, plan.rejected, plan.invalid) == (1, 1, 1, 7)
+    for code in (
+        "url_not_https",
+        "spacer_gif",
+        "url_too_long",
+        "url_host",
+        "no_artwork_url",
+        "synthetic_release",
+    ):
+        assert plan.invalid_reasons.get(code), code
+    assert [r.library_id for r in plan_apply(table, None).rows] == [1, 2]
+    assert all(r.url == good for r in plan.rows)
+
+
+def test_classify_outcomes() -> None:
+    from artwork_backfill.apply import RowState
+
+    row = PlanRow(1, "u", "Artist", "Title", "high", "high")
+    assert classify(row, RowState(None, "Artist", "Title", False)) == "apply"
+    assert classify(row, RowState("other", "Artist", "Title", False)) == "raced"
+    assert classify(row, RowState(None, "Artist", "Title (Live)", False)) == "stale"
+    assert classify(row, RowState(None, "Someone", "Title", False)) == "stale"
+    assert classify(row, RowState(None, "Artist", "Title", True)) == "stale"
+    assert classify(row, None) == "stale"
+
+
+@pytest.mark.parametrize("raw", ["0", "-3", "abc", "1.5", "20banana", " "])
+def test_batch_size_is_a_whole_number_of_at_least_one(raw: str) -> None:
+    if raw.strip():
+        with pytest.raises(ConfigError, match="BACKFILL_BATCH_SIZE"):
+            ApplySettings.from_env({"BACKFILL_BATCH_SIZE": raw})
+    else:
+        assert ApplySettings.from_env({"BACKFILL_BATCH_SIZE": raw}).batch_size == 5000
+
+
+def test_settings_defaults_and_limits() -> None:
+    s = ApplySettings.from_env({})
+    assert (s.batch_size, s.statement_timeout_ms, s.lookback_s, s.pause_ms, s.max_pause_ms) == (
+        5000,
+        300_000,
+        60,
+        30_000,
+        1_800_000,
+    )
+    assert ApplySettings.from_env({"BACKFILL_BATCH_SIZE": "9"}, batch_size="12").batch_size == 12
+    with pytest.raises(ConfigError, match="LIVE_ACTIVITY_PAUSE_MS"):
+        ApplySettings.from_env({"LIVE_ACTIVITY_PAUSE_MS": "0"})
+    with pytest.raises(ConfigError, match="DB_STATEMENT_TIMEOUT_MS"):
+        ApplySettings.from_env({"DB_STATEMENT_TIMEOUT_MS": "5s"})
+    assert ApplySettings.from_env({"LIVE_ACTIVITY_LOOKBACK_SECONDS": "0"}).lookback_s == 0
+    assert parse_int("X", None, 7, minimum=1) == 7
+
+
+# -- dry run, execute, re-run ---------------------------------------------------------------------
+
+
+KINDS = ["high"] * 6 + ["review"] * 2 + ["reject"] * 2
+
+
+def test_dry_run_writes_nothing_anywhere(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    before, mark = library_snapshot(wxyc_db), watermark(wxyc_db)
+    with wxyc_db.connect(autocommit=True) as listener:
+        listener.execute("LISTEN cdc")
+        result = apply_cli(s, capsys, monkeypatch)
+        result2 = apply_cli(s, capsys, monkeypatch, "--dry-run", "--sample", "2")
+        notes = list(listener.notifies(timeout=0.5))
+    assert notes == []
+    assert library_snapshot(wxyc_db) == before and watermark(wxyc_db) == mark
+    assert result["dry_run"] is True and result["status"] == "dry_run"
+    assert (result["planned"], result["high"], result["eligible"], result["would_apply"]) == (
+        6,
+        6,
+        6,
+        6,
+    )
+    assert (result["applied"], result["raced"], result["stale"]) == (0, 0, 0)
+    assert result["sample"][0] == {
+        "library_id": 1,
+        "artist_name": s.row(1).artist,
+        "album_title": s.row(1).title,
+        "old": None,
+        "new": s.row(1).url,
+        "band": "high",
+        "source": "high",
+    }
+    assert len(result2["sample"]) == 2
+    assert journal(cache_path).height == 0
+    with Cache(cache_path, read_only=True) as cache:
+        assert cache.runs("apply").height == 0
+
+
+def test_execute_writes_exactly_the_plan_and_a_second_run_applies_nothing(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    count_watermark_bumps(wxyc_db)
+    with wxyc_db.connect(autocommit=True) as listener:
+        listener.execute("LISTEN cdc")
+        first = apply_cli(s, capsys, monkeypatch, "--execute")
+        notes = list(listener.notifies(timeout=0.5))
+    assert (
+        first["dry_run"],
+        first["status"],
+        first["applied"],
+        first["raced"],
+        first["stale"],
+    ) == (False, "completed", 6, 0, 0)
+    assert (first["batches"], first["remaining"], first["analyzed"]) == (1, 0, True)
+    assert artwork(wxyc_db) == {r.library_id: (r.url if r.kind == "high" else None) for r in s.rows}
+    assert len(notes) == 6 and {json.loads(n.payload)["data"]["id"] for n in notes} == set(
+        s.ids("high")
+    )
+    assert bumps(wxyc_db) == 1  # one statement, one watermark bump
+    written = journal(cache_path, first["run_id"])
+    assert written.select(
+        "library_id", "artwork_url", "artist_name", "album_title", "band"
+    ).rows() == [
+        (r.library_id, r.url, r.artist, r.title, "high") for r in s.rows if r.kind == "high"
+    ]
+
+    second = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert (
+        second["applied"],
+        second["raced"],
+        second["stale"],
+        second["eligible"],
+        second["already_applied"],
+    ) == (0, 0, 0, 0, 6)
+    assert second["batches"] == 0 and second["analyzed"] is False
+    assert bumps(wxyc_db) == 1
+    assert journal(cache_path, second["run_id"]).height == 0
+    with Cache(cache_path, read_only=True) as cache:
+        runs = cache.runs("apply")
+    assert dict(runs.select("run_id", "status").iter_rows()) == {
+        first["run_id"]: "completed",
+        second["run_id"]: "completed",
+    }
+
+
+def test_raced_stale_and_not_on_discogs_rows(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    theirs = cover_url(123)
+    lib = f"{wxyc_db.schema}.library"
+    with wxyc_db.connect() as conn:  # after resolve, before apply
+        conn.execute(
+            f"UPDATE {lib} SET artwork_url = %s WHERE id = 1", [theirs]
+        )  # the API got there first
+        conn.execute(f"UPDATE {lib} SET album_title = album_title || ' (Live)' WHERE id = 2")
+        conn.execute(
+            f"UPDATE {lib} SET discogs_unavailable = true, discogs_unavailable_note = 'MD' WHERE id = 3"
+        )
+        conn.execute(f"UPDATE {wxyc_db.schema}.artists SET artist_name = 'Renamed' WHERE id = 4")
+        conn.execute(f"DELETE FROM {lib} WHERE id = 5")
+    dry = apply_cli(s, capsys, monkeypatch)
+    assert (dry["would_apply"], dry["would_race"], dry["would_stale"]) == (1, 1, 4)
+    result = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert (result["applied"], result["raced"], result["stale"], result["remaining"]) == (
+        1,
+        1,
+        4,
+        0,
+    )
+    now = artwork(wxyc_db)
+    assert now[1] == theirs  # their value stays
+    assert now[2] is None and now[3] is None and now[4] is None and 5 not in now
+    assert now[6] == s.row(6).url
+    assert journal(cache_path, result["run_id"])["library_id"].to_list() == [6]
+    # the raced row is not ours: a re-run still reports it as raced, never as already applied
+    again = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert (again["applied"], again["raced"], again["already_applied"]) == (0, 1, 1)
+
+
+def test_decisions_accept_and_reject(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    with Cache(cache_path, read_only=True) as cache:
+        table = match_table(cache)
+    chosen = {s.ids("review")[0]: "accept", s.ids("high")[0]: "reject"}
+    path = tmp_path / "decisions.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["library_id", "decision", "verdict_id", "artwork_url"])
+        for library_id, verdict, url in table.select(
+            "library_id", "verdict_id", "artwork_url"
+        ).iter_rows():
+            writer.writerow([library_id, chosen.get(library_id, ""), verdict, url or ""])
+    result = apply_cli(s, capsys, monkeypatch, "--execute", "--decisions", str(path))
+    assert (result["high"], result["accepted"], result["rejected"], result["applied"]) == (
+        5,
+        1,
+        1,
+        6,
+    )
+    now = artwork(wxyc_db)
+    accepted, rejected = s.ids("review")[0], s.ids("high")[0]
+    assert now[accepted] == s.row(accepted).url and now[rejected] is None
+    assert now[s.ids("review")[1]] is None and all(now[i] is None for i in s.ids("reject"))
+    bands = dict(journal(cache_path, result["run_id"]).select("library_id", "band").iter_rows())
+    assert bands[accepted] == "review"
+
+
+# -- undo ---------------------------------------------------------------------------------------
+
+
+def test_undo_restores_null_and_leaves_rows_changed_since(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    applied = apply_cli(s, capsys, monkeypatch, "--execute")
+    run_id = applied["run_id"]
+    edited = cover_url(777)
+    with wxyc_db.connect() as conn:  # a person replaced one cover since
+        conn.execute(f"UPDATE {wxyc_db.schema}.library SET artwork_url = %s WHERE id = 2", [edited])
+    before = library_snapshot(wxyc_db)
+    dry = apply_cli(s, capsys, monkeypatch, run_id, command="undo")
+    assert (dry["dry_run"], dry["reverted"], dry["skipped"]) == (True, 5, 1)
+    assert library_snapshot(wxyc_db) == before
+
+    undone = apply_cli(
+        s, capsys, monkeypatch, run_id, "--execute", "--batch-size", "2", command="undo"
+    )
+    assert (undone["reverted"], undone["skipped"], undone["batches"], undone["run_id"]) == (
+        5,
+        1,
+        3,
+        run_id,
+    )
+    now = artwork(wxyc_db)
+    assert now[2] == edited
+    assert all(now[i] is None for i in s.ids("high") if i != 2)
+    with Cache(cache_path, read_only=True) as cache:
+        undo_run = cache.runs("undo")
+        logged = cache.conn.execute(
+            "SELECT run_id, library_id FROM undo_log ORDER BY library_id"
+        ).fetchall()
+    assert undo_run["status"].to_list() == ["completed"]
+    assert logged == [(run_id, i) for i in s.ids("high") if i != 2]
+
+    again = apply_cli(s, capsys, monkeypatch, run_id, "--execute", command="undo")
+    assert (again["reverted"], again["skipped"]) == (0, 6)
+
+    unknown = apply_cli(s, capsys, monkeypatch, "no-such-run", command="undo", expect=1)
+    assert (
+        "no apply run 'no-such-run'" in unknown["stderr"] and "Traceback" not in unknown["stderr"]
+    )
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def test_small_batches_bump_the_watermark_once_per_batch(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 7)
+    count_watermark_bumps(wxyc_db)
+    with wxyc_db.connect() as conn:  # batch 1 (rows 1, 2) has nothing left to write
+        conn.execute(
+            f"UPDATE {wxyc_db.schema}.library SET artwork_url = %s WHERE id IN (1, 2)",
+            [cover_url(1)],
+        )
+    start = bumps(wxyc_db)
+    result = apply_cli(s, capsys, monkeypatch, "--execute", "--batch-size", "2")
+    assert (result["batches"], result["applied"], result["raced"]) == (4, 5, 2)
+    assert bumps(wxyc_db) - start == 3  # the empty batch rolled back: no bump for it
+    monkeypatch.setenv("BACKFILL_BATCH_SIZE", "0")
+    bad = apply_cli(s, capsys, monkeypatch, "--execute", expect=1, BACKFILL_BATCH_SIZE="0")
+    assert "BACKFILL_BATCH_SIZE" in bad["stderr"]
+
+
+def test_refusals(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 2)
+    both = apply_cli(s, capsys, monkeypatch, "--execute", "--dry-run", expect=1)
+    assert "contradictory" in both["stderr"]
+    other = Seeded(s.db, tmp_path / "other.duckdb", s.rows)
+    with Cache(other.cache_path) as cache:
+        cache.bind_source("elsewhere:5432/wxyc/wxyc_schema")
+    mismatch = apply_cli(other, capsys, monkeypatch, "--execute", expect=1)
+    assert "elsewhere" in mismatch["stderr"] and "Traceback" not in mismatch["stderr"]
+    missing = Seeded(s.db, tmp_path / "none.duckdb", s.rows)
+    assert "does not exist" in apply_cli(missing, capsys, monkeypatch, expect=1)["stderr"]
+    assert not missing.cache_path.exists()
+    assert all(v is None for v in artwork(wxyc_db).values())
+
+
+# -- live-DJ pause --------------------------------------------------------------------------------
+
+
+def _direct(s: Seeded, **env: str) -> tuple[Any, list[dict[str, Any]]]:
+    """run_apply through the library API, JSON logs captured."""
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    log = RunLog(tool="artwork-backfill apply", run_id="run-test", fmt="json", out=out, err=err)
+    settings = ApplySettings.from_env(env)
+    try:
+        with Cache(s.cache_path) as cache:
+            plan = plan_apply(match_table(cache))
+            result: Any = run_apply(
+                cache, s.db.settings, plan, execute=True, settings=settings, log=log
+            )
+    except Exception as exc:
+        result = exc
+    return result, log_lines(out.getvalue() + err.getvalue())
+
+
+def test_live_dj_pause_waits_then_writes(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 3)
+    with wxyc_db.connect() as conn:
+        conn.execute(
+            f"INSERT INTO {wxyc_db.schema}.flowsheet (entry_type, add_time) VALUES ('track', now())"
+        )
+    started = time.monotonic()
+    result, lines = _direct(s, LIVE_ACTIVITY_LOOKBACK_SECONDS="2", LIVE_ACTIVITY_PAUSE_MS="1000")
+    assert result.applied == 3
+    assert [line for line in lines if line["step"] == "live_activity_pause"]
+    assert time.monotonic() - started >= 1.0
+
+
+def test_live_dj_pause_ceiling_aborts_before_writing(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 3)
+    with wxyc_db.connect() as conn:
+        conn.execute(
+            f"INSERT INTO {wxyc_db.schema}.flowsheet (entry_type, add_time) VALUES ('track', now())"
+        )
+    result, lines = _direct(s, LIVE_ACTIVITY_PAUSE_MS="1000", LIVE_ACTIVITY_MAX_PAUSE_MS="1500")
+    assert isinstance(result, Exception) and "LIVE_ACTIVITY_MAX_PAUSE_MS" in str(result)
+    assert lines[-1]["step"] == "failed" and lines[-1]["level"] == "error"
+    assert all(v is None for v in artwork(wxyc_db).values())
+
+
+def test_live_probe_error_fails_open(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 2)
+    with wxyc_db.connect() as conn:
+        conn.execute(f"DROP TABLE {wxyc_db.schema}.flowsheet")
+    result, lines = _direct(s)
+    assert result.applied == 2
+    assert any(line["step"] == "probe_error" and line["level"] == "warning" for line in lines)
+
+
+# -- crashes, signals, logs (real subprocesses) ------------------------------------------------------
+
+
+def _batches(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _check_all_or_nothing(s: Seeded, size: int) -> set[int]:
+    now = artwork(s.db)
+    written = {i for i, url in now.items() if url is not None}
+    for batch in _batches([r.library_id for r in s.rows], size):
+        assert {i in written for i in batch} in ({True}, {False}), f"batch {batch} is half written"
+    assert all(now[i] == s.row(i).url for i in written)
+    return written
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_update", "after_intent", "after_commit", "after_journal"])
+def test_kill_at_each_point_of_a_batch_then_rerun_completes(
+    wxyc_db: WxycDb, cache_path: Path, point: str
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 9)
+    killed = run_sub(
+        s, ["apply", "--execute", "--batch-size", "3"], ARTWORK_BACKFILL_TEST_KILL_AT=f"{point}:2"
+    )
+    assert killed.returncode == -signal.SIGKILL
+    written = _check_all_or_nothing(s, 3)
+    committed = point in ("after_commit", "after_journal")
+    assert written == ({1, 2, 3, 4, 5, 6} if committed else {1, 2, 3})
+
+    done = run_sub(s, ["apply", "--execute", "--batch-size", "3", "--json"])
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (
+        result["applied"] == 9 - len(written) and result["raced"] == 0 and result["remaining"] == 0
+    )
+    assert result["already_applied"] == len(written)
+    assert result["reconciled_batches"] == (
+        0 if point == "after_update" or point == "after_journal" else 1
+    )
+    assert artwork(wxyc_db) == {r.library_id: r.url for r in s.rows}
+    assert journal_map(cache_path) == {r.library_id: {r.url} for r in s.rows}
+    with Cache(cache_path, read_only=True) as cache:
+        statuses = dict(cache.runs("apply").select("run_id", "status").iter_rows())
+        intents = cache.runs("apply-batch")
+    assert sorted(statuses.values()) == ["completed", "interrupted"]
+    assert "running" not in intents["status"].to_list()
+    if point == "after_intent":
+        assert "rolled_back" in intents["status"].to_list()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_leaves_whole_batches_and_the_rerun_journals_everything(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 40)
+    proc = subprocess.Popen(
+        [*_entry(), "apply", "--execute", "--batch-size", "4", "--log-format", "json"],
+        env=sub_env(s, ARTWORK_BACKFILL_TEST_BATCH_DELAY_MS="400"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        if '"batch_done"' in line:
+            seen += 1
+            if seen == 3:
+                time.sleep(0.3)  # inside batch 4: between intent and COMMIT, or COMMIT and journal
+                proc.kill()
+                break
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    written = _check_all_or_nothing(s, 4)
+    assert 12 <= len(written) < 40
+
+    done = run_sub(s, ["apply", "--execute", "--batch-size", "4", "--json"])
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["applied"] + result["already_applied"] == 40 and result["raced"] == 0
+    assert artwork(wxyc_db) == {r.library_id: r.url for r in s.rows}
+    assert journal_map(cache_path) == {r.library_id: {r.url} for r in s.rows}
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_batch_in_flight_and_stops_cleanly(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 20)
+    proc = subprocess.Popen(
+        [*_entry(), "apply", "--execute", "--batch-size", "2", "--json", "--log-format", "json"],
+        env=sub_env(s, ARTWORK_BACKFILL_TEST_BATCH_DELAY_MS="300"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    err_lines = []
+    for line in proc.stderr:  # with --json, log lines go to stderr
+        err_lines.append(line)
+        if '"batch_done"' in line:
+            time.sleep(0.1)  # inside batch 2
+            proc.send_signal(signal.SIGTERM)
+            break
+    out, rest = proc.communicate(timeout=60)
+    err_lines.extend(rest.splitlines(keepends=True))
+    assert proc.returncode == 130, rest
+    result = json.loads(out)
+    assert result["stopped"] is True and result["status"] == "stopped"
+    assert result["batches"] == 2 and result["applied"] == 4 and result["not_attempted"] == 16
+    written = _check_all_or_nothing(s, 2)
+    assert written == {1, 2, 3, 4}
+    assert journal_map(cache_path) == {i: {s.row(i).url} for i in written}
+    lines = log_lines("".join(err_lines))
+    steps = [line["step"] for line in lines]
+    assert "signal" in steps and steps[-1] == "stopped" and "analyzed" in steps
+    with Cache(cache_path, read_only=True) as cache:
+        assert cache.runs("apply")["status"].to_list() == ["stopped"]
+
+    again = run_sub(s, ["apply", "--execute", "--batch-size", "5", "--json"])
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["applied"] == 16
+    assert artwork(wxyc_db) == {r.library_id: r.url for r in s.rows}
+
+
+@pytest.mark.slow
+def test_json_log_lines_carry_wxyc_tags_and_no_secret(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 5 + ["review"])
+    done = run_sub(s, ["apply", "--execute", "--batch-size", "2", "--log-format", "json"])
+    assert done.returncode == 0, done.stderr
+    lines = log_lines(done.stdout)
+    assert [line["step"] for line in lines] == [
+        "init",
+        "started",
+        "batch_done",
+        "batch_done",
+        "batch_done",
+        "analyzed",
+        "finished",
+    ]
+    run_ids = {line["run_id"] for line in lines}
+    assert len(run_ids) == 1
+    for line in lines:
+        assert line["repo"] == "artwork-backfill" and line["tool"] == "artwork-backfill apply"
+        assert line["level"] == "info" and line["message"]
+        assert line["timestamp"].endswith("Z") and "T" in line["timestamp"]
+    assert lines[-1]["applied"] == 5 and lines[2]["last_id"] == 2
+    password = wxyc_db.server.password
+    assert password not in done.stdout + done.stderr
+
+    undo = run_sub(s, ["undo", run_ids.pop(), "--execute", "--log-format", "json", "--json"])
+    assert undo.returncode == 0, undo.stderr
+    assert json.loads(undo.stdout)["reverted"] == 5
+    undo_lines = log_lines(undo.stderr)
+    assert {line["tool"] for line in undo_lines} == {"artwork-backfill undo"}
+    assert password not in undo.stdout + undo.stderr
+
+    wrong = "not-the-Pa55word-xyz"
+    failed = run_sub(s, ["apply", "--execute", "--log-format", "json"], DB_PASSWORD=wrong)
+    assert failed.returncode == 1
+    assert (
+        wrong not in failed.stdout + failed.stderr and password not in failed.stdout + failed.stderr
+    )
+    assert "Traceback" not in failed.stderr
