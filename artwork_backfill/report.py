@@ -300,19 +300,10 @@ def cache_info(cache: Cache) -> dict[str, Any]:
     }
 
 
-def _settle(cache: Cache) -> None:
-    """Finish a result `Cache.meta()` left half-read (duckdb 2 refuses the next `conn.sql()`
-    until it is): a stopgap until `Cache._frame` does this itself."""
-    complete = getattr(cache.conn, "complete", None)
-    if complete is not None:
-        complete()
-
-
 def build_report(
     cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, sample: int = 5
 ) -> tuple[pl.DataFrame, ReportStats]:
     """Score the cache and count: the match table and its statistics."""
-    _settle(cache)
     table = match_table(cache, thresholds)
     return table, compute_stats(
         table, sample=sample, thresholds=thresholds, cache_info=cache_info(cache)
