@@ -82,6 +82,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -326,7 +327,7 @@ def read_states(
 class ApplyResult:
     run_id: str
     dry_run: bool
-    status: str  # "dry_run" | "completed" | "stopped"
+    status: str  # "dry_run" | "completed" | "stopped" | "failed" (recorded in the cache's run log)
     planned: int  # rows in the plan (valid URL, decisions applied)
     high: int
     accepted: int
@@ -361,7 +362,7 @@ class UndoResult:
     run_id: str  # the apply run being undone
     undo_run_id: str
     dry_run: bool
-    status: str  # "dry_run" | "completed" | "stopped"
+    status: str  # "dry_run" | "completed" | "stopped" | "failed"
     journaled: int  # rows the apply run wrote
     reverted: int = 0  # set back to NULL (dry run: would be)
     skipped: int = 0  # no longer hold the value the run wrote (changed since, or undone before)
@@ -406,16 +407,20 @@ class StopFlag:
 
 
 @contextmanager
-def stop_on_signals(stop: StopFlag, log: RunLog) -> Iterator[StopFlag]:
-    """While inside: SIGINT and SIGTERM set `stop` (logged as step `signal`) instead of raising."""
+def stop_on_signals(stop: StopFlag) -> Iterator[StopFlag]:
+    """While inside: SIGINT and SIGTERM set `stop` instead of raising; repeats are harmless.
+
+    The handler only sets the flag (writing a log line from a handler could re-enter a stream
+    the main thread is writing); the batch loop logs step `signal` when it sees the flag.
+    Outside the main thread (where Python cannot install handlers) this does nothing.
+    """
 
     def handler(signum: int, frame: object) -> None:
-        name = signal.Signals(signum).name
-        log.warning(
-            "signal", f"{name} received: finishing the batch in flight, then stopping", signal=name
-        )
-        stop.set(name)
+        stop.set(signal.Signals(signum).name)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     for s in previous:
         signal.signal(s, handler)
@@ -1232,6 +1237,14 @@ def _drive(
             ) from None
         raise
     result.not_attempted = len(rows) - done
+    if writer.stop.is_set:
+        log.warning(
+            "signal",
+            f"{writer.stop.signal_name or 'stop'} received: stopped after the batch in flight",
+            signal=writer.stop.signal_name,
+            batches=result.batches,
+            not_attempted=result.not_attempted,
+        )
     if result.not_attempted:
         result.stopped, result.status = True, "stopped"
     _finish(conn, db, result, log, started, wrote=wrote())

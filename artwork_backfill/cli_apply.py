@@ -183,7 +183,7 @@ def apply(
             chosen = read_decisions(decisions, table)
         plan = plan_apply(table, chosen)
         stop = StopFlag()
-        with stop_on_signals(stop, log):
+        with stop_on_signals(stop):
             result = run_apply(
                 cache, db, plan, execute=do_write, settings=settings, log=log, stop=stop
             )
@@ -296,7 +296,7 @@ def undo(
     log = _log("undo", new_run_id(), log_format, as_json)
     with _open_cache(opts.cache, execute=do_write) as cache:
         stop = StopFlag()
-        with stop_on_signals(stop, log):
+        with stop_on_signals(stop):
             result = run_undo(
                 cache, db, run_id, execute=do_write, settings=settings, log=log, stop=stop
             )
