@@ -84,6 +84,7 @@ _DDL = [
         reverted_at TIMESTAMPTZ NOT NULL)""",
 ]
 
+_SMALL_APPEND = 8
 RESPONSE_COLUMNS = [
     "run_id",
     "key_id",
@@ -337,6 +338,29 @@ class Cache:
         """Store one request's answers in one transaction (durable when this returns)."""
         if not answers:
             return
+        cols = ", ".join(RESPONSE_COLUMNS)
+        if len(answers) <= _SMALL_APPEND:
+            # A single lookup's answer: one multi-row VALUES statement is ~4x cheaper than a frame.
+            placeholders = "(" + ", ".join("?" * len(RESPONSE_COLUMNS)) + ")"
+            params: list[Any] = []
+            for a in answers:
+                params += [
+                    run_id,
+                    a.key_id,
+                    a.endpoint,
+                    a.http_status,
+                    str(a.classification),
+                    a.reason,
+                    body_has_artwork(a.body),
+                    None if a.body is None else json.dumps(a.body, ensure_ascii=False),
+                    a.attempt,
+                    float(a.latency_ms),
+                    _ts(a.requested_at),
+                    _ts(a.received_at),
+                ]
+            values = ", ".join([placeholders] * len(answers))
+            self._all(f"INSERT INTO responses ({cols}) VALUES {values}", params)
+            return
         frame = pl.DataFrame(
             {
                 "run_id": [run_id] * len(answers),
@@ -370,7 +394,6 @@ class Cache:
                 "received_at": pl.Datetime("us", "UTC"),
             },
         )
-        cols = ", ".join(RESPONSE_COLUMNS)
         self.conn.register("_new_answers", frame)
         try:
             self._all(f"INSERT INTO responses ({cols}) SELECT {cols} FROM _new_answers")

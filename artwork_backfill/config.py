@@ -162,7 +162,7 @@ def lml_settings(
         if path.endswith(suffix):
             path = path[: -len(suffix)]
     clean = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-    if not rate_per_min > 0 or rate_per_min > 60_000:
+    if not rate_per_min > 0 or rate_per_min > 600_000:
         raise ConfigError("LML_RATE_PER_MIN must be a number above 0 (requests per minute)")
     if not 1 <= concurrency <= 64:
         raise ConfigError("--concurrency must be between 1 and 64")

@@ -10,6 +10,7 @@ is handed to the caller as it arrives so it can be stored before the next one.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import json
 import random
@@ -149,6 +150,7 @@ class LmlClient:
         self.stats = ResolveStats()
         self._bulk_available = settings.use_bulk
         self._rng = random.Random()
+        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -207,6 +209,9 @@ class LmlClient:
         if outstanding == 0:
             return self.stats
 
+        self._writer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="cache-writer"
+        )
         async with httpx.AsyncClient(
             base_url=s.base_url,
             headers=self._headers(),
@@ -241,6 +246,7 @@ class LmlClient:
                 for w in workers:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+                self._writer.shutdown(wait=True)
         if fatal:
             raise fatal[0]
         return self.stats
@@ -384,7 +390,9 @@ class LmlClient:
                 submit(_Unit([k], "single", 1), 0.0)
             else:
                 finished.append(k.key_id)
-        sink(answers, finished)
+        # Store before this worker takes more work (a kill -9 loses only what is in flight), in
+        # the writer thread so the event loop keeps pacing the other workers meanwhile.
+        await asyncio.get_running_loop().run_in_executor(self._writer, sink, answers, finished)
         if retry:
             self.stats.retries += len(retry)
             delay = self.backoff(unit.attempt, retry_after)
