@@ -29,13 +29,9 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.errors import UserError
-from artwork_backfill.report import DECISION_VALUES
-from artwork_backfill.score import validate_artwork_url
+from artwork_backfill.report import DECISION_VALUES, cover_problems
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")
-# Reason codes that condemn the cover itself (they depend on parts of LML's answer that the
-# table does not carry, so the URL check below cannot see them).
-_UNWRITABLE_CODES = frozenset({"artist_photo", "label_image", "synthetic_release"})
 _SHOWN = 5  # problems named in one message
 
 
@@ -269,7 +265,7 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
         if decision != "accept":
             continue
         _verdict, url, band, release_id, reasons = current[library_id]
-        problems = _cover_problems(url, release_id, reasons)
+        problems = cover_problems(url, release_id, reasons)
         if problems:
             unwritable.append(f"{e.where} (library_id {library_id}, {band}: {', '.join(problems)})")
     _fail(
@@ -292,20 +288,6 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
         rejected_by_band=dict(Counter(str(current[i][2]) for i in rejected)),
         table_rows=len(current),
     )
-
-
-def _cover_problems(url: str | None, release_id: int | None, reasons: str | None) -> list[str]:
-    if not url:
-        return ["no cover to write"]
-    release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
-    problems = list(
-        validate_artwork_url(
-            url, release_id=release_id, release_url=release_url, artist_image_url=None
-        )
-    )
-    codes = {r.partition(":")[0] for r in (reasons or "").split(";") if r}
-    problems.extend(sorted((codes & _UNWRITABLE_CODES) - set(problems)))
-    return problems
 
 
 def _is_int(text: str) -> bool:

@@ -30,7 +30,13 @@ import polars as pl
 from artwork_backfill.cache import Cache
 from artwork_backfill.errors import UserError
 from artwork_backfill.matches import match_table
-from artwork_backfill.score import DEFAULT_THRESHOLDS, REASONS, Band, Thresholds
+from artwork_backfill.score import (
+    DEFAULT_THRESHOLDS,
+    REASONS,
+    Band,
+    Thresholds,
+    validate_artwork_url,
+)
 
 BANDS: tuple[str, ...] = tuple(str(b) for b in Band)  # best first: high, review, reject, ...
 SCORED_BANDS: tuple[str, ...] = (str(Band.HIGH), str(Band.REVIEW), str(Band.REJECT))
@@ -57,7 +63,13 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 DECISION_VALUES: tuple[str, ...] = ("accept", "reject")
 
 _PLACEHOLDER_RE = re.compile(r"@(CSP|STYLE|SUMMARY|DATA|SCRIPT)@")
-HISTOGRAM_BIN_WIDTH = 10.0  # scores are 0..100
+HISTOGRAM_BIN_WIDTH = 10.0
+# Reason codes that condemn a cover itself. They depend on parts of LML's answer the match
+# table does not carry (artist_image_url, release_url), so `validate_artwork_url` on the
+# table's columns alone cannot see them.
+_UNWRITABLE_CODES = frozenset(
+    {"artist_photo", "label_image", "synthetic_release"}
+)  # scores are 0..100
 NO_VALUE = "-"
 
 
@@ -310,6 +322,36 @@ def build_report(
     )
 
 
+def cover_problems(url: str | None, release_id: int | None, reasons: str | None) -> list[str]:
+    """Why a row's cover may not be written even if a reviewer accepts it; empty = writable.
+
+    A reviewer may overrule the scorer's judgement of titles and rows, never the URL rules.
+    """
+    if not url:
+        return ["no cover to write"]
+    release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
+    problems = list(
+        validate_artwork_url(
+            url, release_id=release_id, release_url=release_url, artist_image_url=None
+        )
+    )
+    codes = {r.partition(":")[0] for r in (reasons or "").split(";") if r}
+    problems.extend(sorted((codes & _UNWRITABLE_CODES) - set(problems)))
+    return problems
+
+
+def blocked_rows(table: pl.DataFrame) -> dict[int, str]:
+    """Row position -> why its cover cannot be accepted, for rows that have a cover."""
+    blocked: dict[int, str] = {}
+    columns = table.select("artwork_url", "matched_release_id", "reasons").iter_rows()
+    for i, (url, release_id, reasons) in enumerate(columns):
+        if url:
+            problems = cover_problems(url, release_id, reasons)
+            if problems:
+                blocked[i] = ", ".join(problems)
+    return blocked
+
+
 # -- export ---------------------------------------------------------------------------------
 
 
@@ -426,6 +468,7 @@ def render_html(table: pl.DataFrame, stats: ReportStats, *, page_size: int = 50)
     data = {
         "columns": list(EXPORT_COLUMNS),
         "rows": csv_cells(table),
+        "blocked": {str(i): why for i, why in blocked_rows(table).items()},
         "reasons": {code: REASONS.get(code, code) for code in reason_codes},
         "bands": list(BANDS),
         "storageKey": storage_key(stats.cache),
@@ -563,7 +606,7 @@ _SCRIPT = r"""
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("review-data").textContent);
-  var COLS = DATA.columns, ROWS = DATA.rows, REASONS = DATA.reasons;
+  var COLS = DATA.columns, ROWS = DATA.rows, REASONS = DATA.reasons, BLOCKED = DATA.blocked;
   var C = {};
   COLS.forEach(function (name, i) { C[name] = i; });
   var STORE = DATA.storageKey;
@@ -709,6 +752,7 @@ _SCRIPT = r"""
     var accept = el("button", "accept", "accept"), reject = el("button", "reject", "reject");
     accept.type = "button"; reject.type = "button";
     if (!url) { accept.disabled = true; accept.title = "nothing to write: no cover"; }
+    else if (BLOCKED[i]) { accept.disabled = true; accept.title = "this cover cannot be written: " + BLOCKED[i]; }
     decide.appendChild(accept); decide.appendChild(reject);
     tr.appendChild(decide);
     paint(tr, i);
@@ -781,7 +825,7 @@ _SCRIPT = r"""
   $("accept-page").addEventListener("click", function () {
     var start = state.page * DATA.pageSize;
     shown.slice(start, start + DATA.pageSize).forEach(function (i) {
-      if (!decisions.has(i) && ROWS[i][C.artwork_url]) decisions.set(i, "accept");
+      if (!decisions.has(i) && ROWS[i][C.artwork_url] && !BLOCKED[i]) decisions.set(i, "accept");
     });
     save();
     render();

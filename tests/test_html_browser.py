@@ -308,3 +308,28 @@ def test_twenty_thousand_rows_stay_usable(browser: Browser, tmp_path: Path) -> N
     assert size == len(csv_text(csv_cells(table)))
     assert load < 15, load
     assert max(timings.values()) < 3, timings
+
+
+def test_a_cover_that_breaks_the_url_rules_cannot_be_accepted(
+    browser: Browser, review, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    table, stats, _path = review
+    http = table.with_columns(
+        pl.when(pl.col("library_id") == 4)
+        .then(pl.col("artwork_url").str.replace("https://", "http://"))
+        .otherwise(pl.col("artwork_url"))
+        .alias("artwork_url")
+    )
+    path = tmp_path / "http.html"
+    write_html(http, stats, path)
+    page = open_page(browser, path)
+    page.select("#band", "reject")
+    buttons = page.eval(
+        """Array.from(document.querySelectorAll('#rows tbody tr')).map(tr => [tr.dataset.libraryId,
+             tr.querySelector('button.accept').disabled, tr.querySelector('button.accept').title])"""
+    )
+    by_id = {int(i): (disabled, title) for i, disabled, title in buttons}
+    assert by_id[4][0] is True and "url_not_https" in by_id[4][1]
+    assert by_id[5] == (False, "")  # a refused title can still be overruled by a person
+    page.click('tr[data-library-id="4"] button.accept')
+    assert page.eval("document.querySelector('tr[data-library-id=\"4\"]').dataset.decision") == ""

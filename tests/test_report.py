@@ -374,3 +374,17 @@ def test_export_quotes_like_the_page(report, tmp_path: Path) -> None:  # type: i
     with path.open(encoding="utf-8", newline="") as handle:
         titles = [row["album_title"] for row in csv.DictReader(handle)]
     assert titles == tricky["album_title"].to_list()
+
+
+def test_blocked_rows_name_the_url_rules(report) -> None:  # type: ignore[no-untyped-def]
+    from artwork_backfill.report import blocked_rows, cover_problems
+
+    table, _stats = report
+    assert blocked_rows(table) == {}  # every cover in the scenario cache is a valid Discogs URL
+    assert cover_problems(None, None, "") == ["no cover to write"]
+    assert cover_problems("http://i.discogs.com/x.jpeg", 5, "") == ["url_not_https"]
+    assert cover_problems("https://i.discogs.com/x.jpeg", 5, "artist_photo;rowless") == [
+        "artist_photo"
+    ]
+    long_url = "https://i.discogs.com/" + "a" * 600
+    assert "url_too_long" in cover_problems(long_url, 5, "")
