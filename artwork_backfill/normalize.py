@@ -39,6 +39,8 @@ def clean_whitespace(text: str | None) -> str:
     """Drop control characters, collapse runs of whitespace, trim. None becomes ''."""
     if not text:
         return ""
+    if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
+        return text  # the common case, and exactly what the substitutions would return
     return _SPACE_RE.sub(" ", _CONTROL_RE.sub(" ", text)).strip()
 
 
@@ -138,7 +140,7 @@ def was_repaired(text: str | None) -> bool:
 # --------------------------------------------------------------------------------------------
 
 _AND_RE = re.compile(r"\s*[&+]\s*")
-_APOSTROPHE_RE = re.compile(r"['`´‘’]")
+_DROP_APOSTROPHES = str.maketrans("", "", "'`´‘’")
 _ACRONYM_RE = re.compile(r"\b(?:[a-z0-9]\.){2,}(?:[a-z0-9]\b)?")
 _NON_ALNUM_RE = re.compile(r"[^a-z0-9]+")
 
@@ -151,12 +153,18 @@ def fold(text: str | None) -> str:
     ł→l, é→e), spells `&` and `+` as "and", drops apostrophes and acronym dots
     ("R.E.M." → "rem") and turns all other punctuation into spaces.
     """
-    s = unicodedata.normalize("NFKC", repair_mojibake(text)).casefold()
-    if not s.isascii():
-        s = anyascii(s).lower()
-    s = _AND_RE.sub(" and ", s)
-    s = _APOSTROPHE_RE.sub("", s)
-    s = _ACRONYM_RE.sub(lambda m: m.group(0).replace(".", ""), s)
+    s = repair_mojibake(text)
+    if s.isascii():
+        s = s.lower()  # ASCII is NFKC-stable, and casefold is lower there
+    else:
+        s = unicodedata.normalize("NFKC", s).casefold()
+        if not s.isascii():
+            s = anyascii(s).lower()
+    if "&" in s or "+" in s:
+        s = _AND_RE.sub(" and ", s)
+    s = s.translate(_DROP_APOSTROPHES)
+    if "." in s:
+        s = _ACRONYM_RE.sub(lambda m: m.group(0).replace(".", ""), s)
     return _NON_ALNUM_RE.sub(" ", s).strip()
 
 
@@ -229,6 +237,10 @@ def roman_to_int(token: str, *, in_context: bool = False) -> int | None:
     return _roman_value(token)
 
 
+_ROMAN_LETTERS = frozenset("ivx")
+_DIGITS = frozenset("0123456789")
+
+
 def _canonical_tokens(folded: str) -> tuple[tuple[str, ...], frozenset[int]]:
     """Canonical tokens of a folded string, and the numbers among them."""
     tokens: list[str] = []
@@ -240,11 +252,12 @@ def _canonical_tokens(folded: str) -> tuple[tuple[str, ...], frozenset[int]]:
         value: int | None = None
         if token.isdigit():
             value = int(token)
-        elif (m := _ORDINAL_RE.match(token)) is not None:
-            value = int(m.group(1))
+        elif token[0] in _DIGITS:
+            if (m := _ORDINAL_RE.match(token)) is not None:
+                value = int(m.group(1))
         elif in_context and token in _NUMBER_WORDS:
             value = _NUMBER_WORDS[token]
-        else:
+        elif _ROMAN_LETTERS.issuperset(token):
             value = roman_to_int(token, in_context=in_context)
         if value is not None:
             token = str(value)
@@ -286,6 +299,15 @@ _TRAILING_FORMAT_RE = re.compile(
 # A trailing "EP" is kept as a (soft) edition note: "Foo EP" and "Foo" are usually the same
 # record, but not always, so the scorer weighs the difference.
 _TRAILING_EP_RE = re.compile(r"\s+[-–—]?\s*(ep)\.?\s*$", re.IGNORECASE)
+_INCH_HINT_RE = re.compile(r"[\"”″]|''|inch")
+_FORMAT_ENDINGS = ("lp", "cd", "cds", "cdr", "cd-r", "cd5", "cdep", "ette")
+_DASH_HINT_RE = re.compile(r"\s[-–—]|[-–—]\s")
+
+
+def _has_bracket(text: str) -> bool:
+    return "(" in text or "[" in text or "{" in text
+
+
 _BRACKET_RE = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]|\{([^{}]*)\}")
 _TRANSLATION_RE = re.compile(r"\s+=\s+(.+)$")
 _DASH_NOTE_RE = re.compile(r"\s+[-–—]\s+([^-–—]+)$")
@@ -350,7 +372,8 @@ def parse_title(text: str | None) -> Title:
     """Split an album title into core words, notes, format notes and numbers."""
     repaired = repair_mojibake(text)
     work = repaired
-    if (m := _THE_SUFFIX_RE.match(work)) is not None:
+    lowered = work.lower()
+    if lowered.endswith("the") and (m := _THE_SUFFIX_RE.match(work)) is not None:
         work = f"The {m.group(1)}"
 
     format_notes: list[str] = []
@@ -359,17 +382,27 @@ def parse_title(text: str | None) -> Title:
         format_notes.append(fold(match.group(0)))
         return " "
 
-    work = _INCH_RE.sub(take_format, work).strip()
-    if (m := _TRAILING_FORMAT_RE.search(work)) is not None and m.start() > 0:
+    if _INCH_HINT_RE.search(lowered):
+        work = _INCH_RE.sub(take_format, work).strip()
+    last_word = work.rsplit(None, 1)[-1].lower() if work else ""
+    if (
+        last_word.rstrip(".")[-5:].endswith(_FORMAT_ENDINGS)
+        and (m := _TRAILING_FORMAT_RE.search(work)) is not None
+        and m.start() > 0
+    ):
         format_notes.append(fold(m.group(0)))
         work = work[: m.start()].rstrip()
 
     raw_notes: list[str] = []
     forced_edition: set[str] = set()  # notes that annotate whatever their words
-    if (m := _TRAILING_EP_RE.search(work)) is not None and m.start() > 0:
+    if (
+        last_word.rstrip(".").endswith("ep")
+        and (m := _TRAILING_EP_RE.search(work)) is not None
+        and m.start() > 0
+    ):
         raw_notes.append("ep")
         work = work[: m.start()].rstrip()
-    if (m := _TRANSLATION_RE.search(work)) is not None and m.start() > 0:
+    if " = " in work and (m := _TRANSLATION_RE.search(work)) is not None and m.start() > 0:
         # Discogs' "Title = Translated Title": the same record under a second name.
         raw_notes.append(m.group(1))
         forced_edition.add(canonical(m.group(1)))
@@ -384,8 +417,12 @@ def parse_title(text: str | None) -> Title:
         raw_notes.append(inner)
         return " \x00 "  # a marker: notes stay in place in `full`
 
-    with_markers = _BRACKET_RE.sub(take_bracket, work)
-    if (m := _DASH_NOTE_RE.search(with_markers)) is not None and m.start() > 0:
+    with_markers = _BRACKET_RE.sub(take_bracket, work) if _has_bracket(work) else work
+    if (
+        _DASH_HINT_RE.search(with_markers)
+        and (m := _DASH_NOTE_RE.search(with_markers)) is not None
+        and m.start() > 0
+    ):
         tail = fold(m.group(1))
         if tail and _is_edition_note(tail):
             raw_notes.append(m.group(1))
@@ -447,16 +484,13 @@ class ArtistName:
     `key` is the canonical fold without a leading article or bracketed annotation ("The
     Clean", "Clean, The" and "Clean" share a key); `folded` keeps the article. `variants`
     are every spelling worth comparing: the key, the folded form and each bracketed alias
-    (WXYC writes "¬µ-Ziq [mu-Ziq]"). `members` are the keys of the names in a joint credit
-    ("Anadol & Marie Klock" → "anadol", "marie klock"); empty for a single name. A
-    compilation credit has key `"various"`.
+    (WXYC writes "¬µ-Ziq [mu-Ziq]"). A compilation credit has key `"various"`.
     """
 
     text: str
     folded: str
     key: str
     variants: tuple[str, ...]
-    members: tuple[str, ...]
     various: bool
     numbers: frozenset[int]
     discogs_suffix: bool
@@ -482,15 +516,17 @@ def parse_artist(text: str | None) -> ArtistName:
     """Fold an artist credit from either side (WXYC shelf or Discogs)."""
     repaired = repair_mojibake(text)
     repaired_flag = repaired != clean_whitespace(text)
-    work = _ANV_STAR_RE.sub("", repaired)
-    stripped = _DISCOGS_SUFFIX_RE.sub("", work)
-    suffix = stripped != work
-    work = _ANV_STAR_RE.sub("", stripped)
-    if _VARIOUS_RE.match(work):
+    work = _ANV_STAR_RE.sub("", repaired) if "*" in repaired else repaired
+    suffix = False
+    if work.endswith(")"):
+        stripped = _DISCOGS_SUFFIX_RE.sub("", work)
+        suffix = stripped != work
+        work = _ANV_STAR_RE.sub("", stripped) if "*" in stripped else stripped
+    if work[:1] in ("v", "V") and _VARIOUS_RE.match(work):
         return ArtistName(
-            repaired, VARIOUS, VARIOUS, (VARIOUS,), (), True, frozenset(), suffix, repaired_flag
+            repaired, VARIOUS, VARIOUS, (VARIOUS,), True, frozenset(), suffix, repaired_flag
         )
-    if (m := _THE_SUFFIX_RE.match(work)) is not None:
+    if work.lower().endswith("the") and (m := _THE_SUFFIX_RE.match(work)) is not None:
         work = f"The {m.group(1)}"
     aliases: list[str] = []
 
@@ -498,7 +534,7 @@ def parse_artist(text: str | None) -> ArtistName:
         aliases.append(next(g for g in match.groups() if g is not None))
         return " "
 
-    main = _BRACKET_RE.sub(take_alias, work).strip() or work
+    main = (_BRACKET_RE.sub(take_alias, work).strip() or work) if _has_bracket(work) else work
     tokens, numbers = _canonical_tokens(fold(main))
     if not tokens and main:
         tokens = (_symbols_only(main),)
@@ -508,19 +544,11 @@ def parse_artist(text: str | None) -> ArtistName:
     if aliases:
         variants.append(" ".join(_canonical_tokens(fold(work))[0]))
         variants.extend(_without_article(_canonical_tokens(fold(a))[0]) for a in aliases)
-    members = tuple(
-        dict.fromkeys(
-            m
-            for part in _CREDIT_SPLIT_RE.split(main)
-            if (m := _without_article(_canonical_tokens(fold(part))[0]))
-        )
-    )
     return ArtistName(
         text=repaired,
         folded=folded,
         key=key,
         variants=tuple(v for v in dict.fromkeys(variants) if v),
-        members=members if len(members) > 1 else (),
         various=False,
         numbers=numbers,
         discogs_suffix=suffix,
@@ -528,7 +556,27 @@ def parse_artist(text: str | None) -> ArtistName:
     )
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
+def credit_members(text: str | None) -> tuple[str, ...]:
+    """The keys of the names in a joint credit ("Anadol & Marie Klock" → "anadol",
+    "marie klock"); empty for a single name or a compilation credit."""
+    name = parse_artist(text)
+    if name.various:
+        return ()
+    main = _BRACKET_RE.sub(" ", _DISCOGS_SUFFIX_RE.sub("", _ANV_STAR_RE.sub("", name.text)))
+    members = tuple(
+        dict.fromkeys(
+            member
+            for part in _CREDIT_SPLIT_RE.split(main)
+            if (member := _without_article(_canonical_tokens(fold(part))[0]))
+        )
+    )
+    return members if len(members) > 1 else ()
+
+
 def cache_clear() -> None:
     """Empty every matching cache (for benchmarks that time a cold pass)."""
-    for cached in (repair_mojibake, fold, canonical, numbers_in, parse_title, parse_artist):
+    for cached in (
+        repair_mojibake, fold, canonical, numbers_in, parse_title, parse_artist, credit_members,
+    ):  # fmt: skip
         cached.cache_clear()

@@ -24,7 +24,6 @@ library row, so our row may be at `results[1]` behind another album.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import enum
@@ -34,12 +33,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
 from artwork_backfill.model import Answer, Classification
-from artwork_backfill.normalize import parse_artist, parse_title
+from artwork_backfill.normalize import cache_clear as normalize_cache_clear
+from artwork_backfill.normalize import (
+    credit_members,
+    fold,
+    parse_artist,
+    parse_title,
+    was_repaired,
+)
 
 # --------------------------------------------------------------------------------------------
 # Public types
@@ -269,9 +274,25 @@ def explain(code: str) -> str:
 _S3_PREFIX = "s3://discogs-database-images/"
 _IMAGE_REF_RE = re.compile(r"(?:^|/)([RAL])-(\d+)-")
 _WHITESPACE_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+# scheme, authority, path (urllib.parse.urlsplit is several times slower, and the scorer
+# checks every candidate of every key)
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
 
 
-@lru_cache(maxsize=1 << 17)
+def _split_url(url: str) -> tuple[str, str, str]:
+    """(lower-case scheme, lower-case host without userinfo and port, path); '' if absent."""
+    m = _URL_RE.match(url)
+    if m is None:
+        return "", "", ""
+    host = m.group(2).rpartition("@")[2].partition(":")[0].lower()
+    return m.group(1).lower(), host, m.group(3)
+
+
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_S3_PREFIX_BYTES = _S3_PREFIX.encode()
+_IMAGE_REF_BYTES_RE = re.compile(rb"([RAL])-(\d+)-")
+
+
 def discogs_image_ref(url: str) -> tuple[str, int] | None:
     """What a Discogs image URL points at: ("R", release id), ("A", artist id), ("L", label id).
 
@@ -280,25 +301,25 @@ def discogs_image_ref(url: str) -> tuple[str, int] | None:
     legacy img.discogs.com URLs carry it in clear (`.../R-5550101-1234.jpg`). None when the
     URL reveals neither.
     """
-    try:
-        path = urlsplit(url).path
-    except ValueError:
-        return None
-    last = path.rsplit("/", 1)[-1]
-    if (m := _IMAGE_REF_RE.search(last)) is not None:
+    return _image_ref(_split_url(url)[2].rsplit("/", 1)[-1])
+
+
+def _image_ref(last_segment: str) -> tuple[str, int] | None:
+    if (m := _IMAGE_REF_RE.search(last_segment)) is not None:
         return m.group(1), int(m.group(2))
-    stem = last.split(".", 1)[0]
-    if len(stem) < 24:
+    stem = last_segment.split(".", 1)[0]
+    if len(stem) < 56:  # the prefix and "R-<id>-" take at least 56 base64 characters
         return None
     try:
-        decoded = base64.urlsafe_b64decode(stem + "=" * (-len(stem) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # Only the first 64 characters (48 bytes): enough for the prefix and the id.
+        decoded = binascii.a2b_base64(stem[:64].translate(_URLSAFE_TO_STANDARD))
+    except (binascii.Error, ValueError):
         return None
-    if not decoded.startswith(_S3_PREFIX):
+    if not decoded.startswith(_S3_PREFIX_BYTES):
         return None
-    if (m := _IMAGE_REF_RE.match(decoded[len(_S3_PREFIX) :])) is None:
+    if (m := _IMAGE_REF_BYTES_RE.match(decoded, len(_S3_PREFIX_BYTES))) is None:
         return None
-    return m.group(1), int(m.group(2))
+    return m.group(1).decode(), int(m.group(2))
 
 
 def validate_artwork_url(
@@ -315,14 +336,17 @@ def validate_artwork_url(
     (`release_id` 0 or `release_url` ""); not the artist's photo (equal to
     `artist_image_url`, or a Discogs `A-` artist image) and not a label logo (`L-`).
     """
-    return _validate(url, _as_int(release_id), release_url, artist_image_url)
+    return _check_url(url, _as_int(release_id), release_url, artist_image_url)[0]
 
 
 @lru_cache(maxsize=1 << 17)
-def _validate(
+def _check_url(
     url: str | None, release_id: int | None, release_url: str | None, artist_image_url: str | None
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], bool]:
+    """(the hard reasons of `validate_artwork_url`, whether the image file names another
+    release than `release_id`: a soft signal the scorer weighs)."""
     reasons: list[str] = []
+    other_release = False
     if not isinstance(url, str) or not url:
         reasons.append("no_artwork_url")
     else:
@@ -331,16 +355,11 @@ def _validate(
             reasons.append("spacer_gif")
         if "/images/default-" in lowered or "default-release" in lowered:
             reasons.append("placeholder_image")
-        host = ""
-        scheme = ""
         if _WHITESPACE_RE.search(url):
+            scheme, host, path = "", "", ""
             reasons.append("url_malformed")
         else:
-            try:
-                parts = urlsplit(url)
-                scheme, host = parts.scheme.lower(), (parts.hostname or "")
-            except ValueError:
-                reasons.append("url_malformed")
+            scheme, host, path = _split_url(url)
         if scheme != "https":
             reasons.append("url_not_https")
         if host not in DISCOGS_IMAGE_HOSTS:
@@ -349,14 +368,15 @@ def _validate(
             reasons.append("url_too_long")
         if artist_image_url and url == artist_image_url:
             reasons.append("artist_photo")
-        ref = discogs_image_ref(url)
+        ref = _image_ref(path.rsplit("/", 1)[-1])
         if ref is not None and ref[0] == "A" and "artist_photo" not in reasons:
             reasons.append("artist_photo")
         elif ref is not None and ref[0] == "L":
             reasons.append("label_image")
+        other_release = ref is not None and ref[0] == "R" and ref[1] != release_id
     if release_id is None or release_id <= 0 or not release_url:
         reasons.append("synthetic_release")
-    return tuple(reasons)
+    return tuple(reasons), other_release
 
 
 def _as_int(value: object) -> int | None:
@@ -405,6 +425,17 @@ def _compare(
     discogs_album: str | None,
     t: Thresholds,
 ) -> _TextMatch:
+    # The common case: the same words on both sides, so the same notes, numbers and credits;
+    # nothing below could find a difference.
+    if (
+        fold(row_album) == fold(discogs_album)
+        and fold(row_artist) == fold(discogs_artist)
+        and fold(row_album)
+        and fold(row_artist)
+    ):
+        repaired = was_repaired(row_album) or was_repaired(row_artist)
+        return _TextMatch(100.0, 100.0, 100.0, True, (), (), ("mojibake_repaired",) * repaired)
+
     hard: list[str] = []
     caps: list[str] = []
     info: list[str] = []
@@ -460,13 +491,15 @@ def _compare(
         artist = 0.0
     else:
         artist = max(_ratio(a, b) for a in ra.variants for b in da.variants)
-        if artist < t.high_artist and (ra.members or da.members):
+        row_members = credit_members(row_artist) if artist < t.high_artist else ()
+        discogs_members = credit_members(discogs_artist) if artist < t.high_artist else ()
+        if row_members or discogs_members:
             # One side names only part of a joint credit ("Anadol" / "Anadol & Marie Klock"):
             # plausible, never certain, so it scores below the HIGH line.
             partial = max(
                 _ratio(a, b)
-                for a in (ra.members or ra.variants)
-                for b in (da.members or da.variants)
+                for a in (row_members or ra.variants)
+                for b in (discogs_members or da.variants)
             )
             if partial >= t.high_artist and partial * t.partial_credit_weight > artist:
                 artist = partial * t.partial_credit_weight
@@ -583,7 +616,7 @@ def _score_candidate(
     discogs_album = artwork.get("album") if isinstance(artwork.get("album"), str) else None
     discogs_artist = artwork.get("artist") if isinstance(artwork.get("artist"), str) else None
 
-    url_reasons = _validate(
+    url_reasons, image_of_other_release = _check_url(
         url,
         release_id,
         release_url if isinstance(release_url, str) else None,
@@ -597,10 +630,8 @@ def _score_candidate(
     usable = not (_NO_COVER_CODES & set(url_reasons))
     if usable:
         hard.extend(url_reasons)
-        if url is not None and release_id is not None:
-            ref = discogs_image_ref(url)
-            if ref is not None and ref[0] == "R" and ref[1] != release_id:
-                caps.append("image_release_differs")
+        if image_of_other_release and release_id:
+            caps.append("image_release_differs")
 
     # Structural doubts: each alone allows REVIEW at best; together with a weak text match,
     # REJECT (two doubts about one cover are too many to show a person).
@@ -660,6 +691,13 @@ def _score_candidate(
     )
 
 
+def clear_caches() -> None:
+    """Empty the scorer's and the normaliser's caches (benchmarks time a cold pass)."""
+    normalize_cache_clear()
+    for cached in (_check_url, _compare, _corrected_matches):
+        cached.cache_clear()
+
+
 def score_key(
     rows: Sequence[ShelfRow],
     answer: Answer | None,
@@ -674,7 +712,7 @@ def score_key(
         return [_verdict(row, Band.PENDING, [f"pending_transient:{answer.reason}"]) for row in rows]
     if answer.classification is Classification.ERROR:
         return [_verdict(row, Band.PENDING, [f"pending_error:{answer.reason}"]) for row in rows]
-    body = answer.body if isinstance(answer.body, Mapping) else None
+    body = answer.body if isinstance(answer.body, dict) else None
     search_type = body.get("search_type") if body is not None else None
     search_type = search_type if isinstance(search_type, str) else None
     if answer.classification is Classification.NO_MATCH:
@@ -692,7 +730,7 @@ def score_key(
 
     raw_results = body.get("results")
     results = (
-        [r for r in raw_results if isinstance(r, Mapping)] if isinstance(raw_results, list) else []
+        [r for r in raw_results if isinstance(r, dict)] if isinstance(raw_results, list) else []
     )
     if not results:
         return [_verdict(row, Band.NO_MATCH, ["empty_results"], search_type) for row in rows]
@@ -701,7 +739,7 @@ def score_key(
     if (
         degraded
         and degraded_reason in _UNANSWERED_DEGRADED
-        and not any(isinstance(r.get("artwork"), Mapping) for r in results)
+        and not any(isinstance(r.get("artwork"), dict) for r in results)
     ):
         return [
             _verdict(
@@ -717,9 +755,9 @@ def score_key(
     parsed = []
     for index, result in enumerate(results):
         item = result.get("library_item")
-        item_id = _as_int(item.get("id")) if isinstance(item, Mapping) else None
+        item_id = _as_int(item.get("id")) if isinstance(item, dict) else None
         artwork = result.get("artwork")
-        parsed.append((index, item_id, artwork if isinstance(artwork, Mapping) else None))
+        parsed.append((index, item_id, artwork if isinstance(artwork, dict) else None))
 
     return [
         _score_row(row, parsed, legacy_ids, search_type, corrected, context, thresholds)

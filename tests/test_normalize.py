@@ -10,6 +10,7 @@ from artwork_backfill.normalize import (
     cache_clear,
     canonical,
     clean_whitespace,
+    credit_members,
     fold,
     grouping_key,
     grouping_text,
@@ -400,8 +401,10 @@ def test_artist_details() -> None:
     assert parse_artist("!!!").key == "!!!"
     mu = parse_artist("¬µ-Ziq [mu-Ziq]")
     assert mu.repaired and "mu ziq" in mu.variants and parse_artist("µ-Ziq").key in mu.variants
-    assert parse_artist("Anadol & Marie Klock").members == ("anadol", "marie klock")
-    assert parse_artist("Stereolab").members == ()
+    assert credit_members("Anadol & Marie Klock") == ("anadol", "marie klock")
+    assert credit_members("The Clean & The Chills") == ("clean", "chills")
+    assert credit_members("Stereolab") == ()
+    assert credit_members("Various Artists - Rock - R") == ()
 
 
 def test_matching_functions_are_cached() -> None:
