@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,6 +11,10 @@ from rich.text import Text
 
 from artwork_backfill.cli import GlobalOptions, JsonFlag, app, emit_json, stdout
 from artwork_backfill.errors import ExitStatus, UserError
+
+if TYPE_CHECKING:
+    from artwork_backfill.decisions import Decisions
+    from artwork_backfill.report import ReportStats
 
 _BAR_WIDTH = 40
 
@@ -112,7 +116,7 @@ def report(
     return ExitStatus.OK
 
 
-def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
+def _render(stats: ReportStats, sample: int) -> None:
     from artwork_backfill.report import BANDS, NO_VALUE, SCORED_BANDS
     from artwork_backfill.score import REASONS
 
@@ -171,11 +175,11 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
 
     if sample:
         for band in BANDS:
-            rows = stats.samples.get(band) or []
-            if not rows:
+            picked = stats.samples.get(band) or []
+            if not picked:
                 continue
             table = Table(
-                title=f"\n{band}: {len(rows)} of {stats.bands.get(band, 0)} rows",
+                title=f"\n{band}: {len(picked)} of {stats.bands.get(band, 0)} rows",
                 title_justify="left",
             )
             table.add_column("id", justify="right")
@@ -183,7 +187,7 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
             table.add_column("LML matched")
             table.add_column("score", justify="right")
             table.add_column("reasons")
-            for r in rows:
+            for r in picked:
                 matched = (
                     f"{r.matched_artist or NO_VALUE}\n{r.matched_album or NO_VALUE}"
                     if r.matched_artist or r.matched_album
@@ -199,7 +203,7 @@ def _render(stats, sample: int) -> None:  # type: ignore[no-untyped-def]
             stdout.print(table)
 
 
-def _render_decisions(checked) -> None:  # type: ignore[no-untyped-def]
+def _render_decisions(checked: Decisions) -> None:
     def by_band(counts: dict[str, int]) -> str:
         return ", ".join(f"{band} {n}" for band, n in sorted(counts.items())) or "none"
 

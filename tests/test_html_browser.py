@@ -34,6 +34,7 @@ from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache, cover_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
+Review = tuple[pl.DataFrame, ReportStats, Path]
 READY = "document.body && document.body.dataset.ready === '1'"
 
 
@@ -102,7 +103,9 @@ def page_errors(browser: Browser) -> list[dict[str, object]]:
     return [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
 
 
-def test_filter_decide_persist_and_download(browser: Browser, review, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_filter_decide_persist_and_download(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
     table, _stats, path = review
     page = open_page(browser, path)
 
@@ -196,7 +199,7 @@ def test_filter_decide_persist_and_download(browser: Browser, review, tmp_path: 
     assert page_errors(browser) == []
 
 
-def test_values_stay_text(browser: Browser, review) -> None:  # type: ignore[no-untyped-def]
+def test_values_stay_text(browser: Browser, review: Review) -> None:
     _table, _stats, path = review
     page = open_page(browser, path)
     page.select("#band", "")
@@ -236,7 +239,7 @@ def test_values_stay_text(browser: Browser, review) -> None:  # type: ignore[no-
 def synthetic_table(n: int) -> pl.DataFrame:
     """A match table of `n` rows in every band, without scoring (for size only)."""
     bands = ["review", "high", "reject", "no_match", "pending"]
-    rows = {name: [] for name in MATCH_SCHEMA}  # type: ignore[var-annotated]
+    rows: dict[str, list[object]] = {name: [] for name in MATCH_SCHEMA}
     for i in range(n):
         band = bands[i % 5]
         has_cover = band in ("high", "review", "reject")
@@ -311,8 +314,8 @@ def test_twenty_thousand_rows_stay_usable(browser: Browser, tmp_path: Path) -> N
 
 
 def test_a_cover_that_breaks_the_url_rules_cannot_be_accepted(
-    browser: Browser, review, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
     table, stats, _path = review
     http = table.with_columns(
         pl.when(pl.col("library_id") == 4)

@@ -18,6 +18,7 @@ from artwork_backfill.errors import UserError
 from artwork_backfill.report import (
     BANDS,
     EXPORT_COLUMNS,
+    ReportStats,
     build_report,
     compute_stats,
     csv_cells,
@@ -29,6 +30,8 @@ from artwork_backfill.report import (
 from artwork_backfill.score import REASONS, Thresholds
 from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache
 
+Report = tuple[pl.DataFrame, ReportStats]
+
 
 @pytest.fixture
 def cache_path(tmp_path: Path) -> Path:
@@ -36,7 +39,7 @@ def cache_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def report(cache_path: Path):  # type: ignore[no-untyped-def]
+def report(cache_path: Path) -> Report:
     with Cache(cache_path, read_only=True) as cache:
         return build_report(cache, sample=2)
 
@@ -44,7 +47,7 @@ def report(cache_path: Path):  # type: ignore[no-untyped-def]
 # -- statistics -----------------------------------------------------------------------------
 
 
-def test_bands_in_rows_and_keys(report) -> None:  # type: ignore[no-untyped-def]
+def test_bands_in_rows_and_keys(report: Report) -> None:
     table, stats = report
     data = stats.to_json()
     assert data["candidates"] == 18 and data["keys"] == 17
@@ -57,7 +60,7 @@ def test_bands_in_rows_and_keys(report) -> None:  # type: ignore[no-untyped-def]
     assert data["with_artwork_rows"] == 11
 
 
-def test_pending_counts_name_their_answer_reasons(report) -> None:  # type: ignore[no-untyped-def]
+def test_pending_counts_name_their_answer_reasons(report: Report) -> None:
     _table, stats = report
     pending = stats.to_json()["pending"]
     assert pending == {
@@ -75,7 +78,7 @@ def test_pending_counts_name_their_answer_reasons(report) -> None:  # type: igno
     }
 
 
-def test_reasons_search_types_and_histogram(report) -> None:  # type: ignore[no-untyped-def]
+def test_reasons_search_types_and_histogram(report: Report) -> None:
     _table, stats = report
     data = stats.to_json()
     assert data["reasons"]["rowless"] == 5
@@ -93,7 +96,7 @@ def test_reasons_search_types_and_histogram(report) -> None:  # type: ignore[no-
     assert data["thresholds"]["high_album"] == 90.0
 
 
-def test_samples_per_band_are_bounded_and_stable(report, cache_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_samples_per_band_are_bounded_and_stable(report: Report, cache_path: Path) -> None:
     table, stats = report
     assert {band: len(rows) for band, rows in stats.samples.items()} == {
         "high": 2,
@@ -117,7 +120,7 @@ def test_samples_per_band_are_bounded_and_stable(report, cache_path: Path) -> No
     assert all(not rows for rows in compute_stats(table, sample=0).samples.values())
 
 
-def test_compute_stats_on_an_empty_table(report) -> None:  # type: ignore[no-untyped-def]
+def test_compute_stats_on_an_empty_table(report: Report) -> None:
     table, _stats = report
     stats = compute_stats(table.clear())
     assert stats.candidates == 0 and stats.keys == 0
@@ -128,7 +131,7 @@ def test_compute_stats_on_an_empty_table(report) -> None:  # type: ignore[no-unt
 # -- export ---------------------------------------------------------------------------------
 
 
-def test_export_csv_layout_and_round_trip(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_csv_layout_and_round_trip(report: Report, tmp_path: Path) -> None:
     table, _stats = report
     path = tmp_path / "out" / "matches.csv"
     assert export_matches(table, path) == 18
@@ -163,7 +166,7 @@ def test_export_csv_layout_and_round_trip(report, tmp_path: Path) -> None:  # ty
     assert path.read_text(encoding="utf-8") == csv_text(csv_cells(table))
 
 
-def test_export_parquet_keeps_types(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_parquet_keeps_types(report: Report, tmp_path: Path) -> None:
     table, _stats = report
     path = tmp_path / "matches.parquet"
     export_matches(table, path)
@@ -175,7 +178,7 @@ def test_export_parquet_keeps_types(report, tmp_path: Path) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("name", ["matches.json", "matches", "matches.xlsx"])
-def test_export_refuses_other_formats(report, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_export_refuses_other_formats(report: Report, tmp_path: Path, name: str) -> None:
     table, _stats = report
     with pytest.raises(UserError, match=r"\.csv or \.parquet"):
         export_matches(table, tmp_path / name)
@@ -184,7 +187,7 @@ def test_export_refuses_other_formats(report, tmp_path: Path, name: str) -> None
 # -- the page (static checks; tests/test_html_browser.py drives it in Chromium) --------------
 
 
-def test_page_is_self_contained_and_escapes_values(report) -> None:  # type: ignore[no-untyped-def]
+def test_page_is_self_contained_and_escapes_values(report: Report) -> None:
     table, stats = report
     page = render_html(table, stats)
     assert page.count("<script") == 2  # the JSON data and the one inline script
@@ -205,7 +208,7 @@ def test_page_is_self_contained_and_escapes_values(report) -> None:  # type: ign
     assert data["reasons"]["rowless"] == REASONS["rowless"]
 
 
-def test_page_placeholders_are_not_expanded_inside_values(report) -> None:  # type: ignore[no-untyped-def]
+def test_page_placeholders_are_not_expanded_inside_values(report: Report) -> None:
     table, stats = report
     sneaky = table.with_columns(pl.lit("@SCRIPT@ @DATA@").alias("album_title"))
     page = render_html(sneaky, stats)
@@ -359,7 +362,7 @@ def test_report_not_a_cache(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     _one_line_error(capsys)
 
 
-def test_export_quotes_like_the_page(report, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_export_quotes_like_the_page(report: Report, tmp_path: Path) -> None:
     """The export quotes column-wise in polars; the page quotes cell by cell: same text."""
     table, _stats = report
     tricky = table.with_columns(
@@ -376,7 +379,7 @@ def test_export_quotes_like_the_page(report, tmp_path: Path) -> None:  # type: i
     assert titles == tricky["album_title"].to_list()
 
 
-def test_blocked_rows_name_the_url_rules(report) -> None:  # type: ignore[no-untyped-def]
+def test_blocked_rows_name_the_url_rules(report: Report) -> None:
     from artwork_backfill.report import blocked_rows, cover_problems
 
     table, _stats = report
