@@ -179,34 +179,18 @@ _TOKEN_SYNONYMS = {
     "volume": "vol", "pt": "part", "ch": "chapter", "nr": "no", "number": "no", "disk": "disc",
     "opus": "op", "mvt": "movement",
 }  # fmt: skip
-_NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-}
+_NUMBER_WORD_LIST = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "nineteen", "twenty",
+)  # fmt: skip
+_NUMBER_WORDS = {word: value for value, word in enumerate(_NUMBER_WORD_LIST)}
+# Ordinal words count everywhere: "The Second Law" == "The 2nd Law", and "First Psychedelic
+# Era" is not "Second Psychedelic Era".
+_ORDINAL_WORD_LIST = (
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+)  # fmt: skip
+_ORDINAL_WORDS = {word: value for value, word in enumerate(_ORDINAL_WORD_LIST, start=1)}
 _ORDINAL_RE = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
 # Roman numerals from 2 to 39 made of i, v and x only. Letters such as c, d, l, m are left
 # out on purpose: "mc", "dc", "cd", "mix", "lil" and "mid" are words, not numbers.
@@ -257,6 +241,8 @@ def _canonical_tokens(folded: str) -> tuple[tuple[str, ...], frozenset[int]]:
                 value = int(m.group(1))
         elif in_context and token in _NUMBER_WORDS:
             value = _NUMBER_WORDS[token]
+        elif token in _ORDINAL_WORDS:
+            value = _ORDINAL_WORDS[token]
         elif _ROMAN_LETTERS.issuperset(token):
             value = roman_to_int(token, in_context=in_context)
         if value is not None:

@@ -71,7 +71,7 @@ class Band(enum.StrEnum):
 
 
 _SCORE_FIELDS = ("high_album", "high_artist", "review_album", "review_artist", "strict_match",
-                 "ambiguity_margin")  # fmt: skip
+                 "word_variant_ratio", "ambiguity_margin")  # fmt: skip
 _UNIT_FIELDS = ("note_weight", "partial_credit_weight", "album_weight", "min_lml_confidence")
 
 
@@ -95,6 +95,9 @@ class Thresholds:
     strict_match: float = 97.0
     """Near-exact after normalisation. A low `artwork.confidence` is overruled only when both
     album and artist reach it; a corrected artist must match the row at least this well."""
+    word_variant_ratio: float = 80.0
+    """A word found on one side only must be at least this close (rapidfuzz `ratio`) to a
+    word on the other side for HIGH: "tomatoe"/"tomato" (92) pass, "east"/"west" (75) do not."""
     note_weight: float = 0.92
     """Weight of the title score computed with bracketed notes removed ("Pet Sounds" vs
     "Pet Sounds (Deluxe Edition)" scores 100 x 0.92 = 92): notes count, at reduced weight."""
@@ -223,6 +226,7 @@ REASONS: dict[str, str] = {
     # text comparison
     "album_mismatch": "Discogs' album title is another album",
     "album_weak": "Discogs' album title only partly matches the row's title",
+    "album_word_differs": "the titles are close but a word on one side has no counterpart on the other",
     "album_missing": "the title is missing on one side, so it cannot be compared",
     "artist_mismatch": "Discogs' artist is another artist",
     "artist_weak": "Discogs' artist only partly matches the row's artist",
@@ -417,6 +421,25 @@ def _ratio(a: str, b: str) -> float:
     return fuzz.token_sort_ratio(a, b, processor=None)
 
 
+_STOPWORDS = frozenset({"the", "a", "an", "and", "of"})
+
+
+def _words_agree(a: str, b: str, variant_ratio: float) -> bool:
+    """True when every significant word on one side has a counterpart on the other, exact or
+    a spelling variant ("tomatoe"/"tomato", "colour"/"color").
+
+    A high token-sort ratio can hide one different word in a long title ("... First
+    Psychedelic Era" / "... Second ..."); such a pair may be right but is not HIGH.
+    """
+    words_a, words_b = set(a.split()), set(b.split())
+    only_a, only_b = words_a - words_b, words_b - words_a
+    for lonely, others in ((only_a - _STOPWORDS, only_b), (only_b - _STOPWORDS, only_a)):
+        for word in lonely:
+            if not any(fuzz.ratio(word, other) >= variant_ratio for other in others):
+                return False
+    return True
+
+
 @lru_cache(maxsize=1 << 17)
 def _compare(
     row_artist: str,
@@ -457,7 +480,13 @@ def _compare(
         hard.append("album_missing")
     else:
         album_core = _ratio(rt.core, dt.core)
-        album = max(_ratio(rt.full, dt.full), album_core * t.note_weight)
+        album_full = _ratio(rt.full, dt.full)
+        album = max(album_full, album_core * t.note_weight)
+        compared = (
+            (rt.full, dt.full) if album_full >= album_core * t.note_weight else (rt.core, dt.core)
+        )
+        if album >= t.high_album and not _words_agree(*compared, t.word_variant_ratio):
+            caps.append("album_word_differs")
         # A note differs when its words are not already in the other side's title
         # ("Greatest Hits Vol. 2" carries "(Vol. II)").
         differing = {n for n in rt.notes if n not in dt.full} | {

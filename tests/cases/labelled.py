@@ -685,3 +685,16 @@ add(one("t15_discogs_title_with_label_format", "Burial", "Untrue", "Burial", "Un
         HIGH, True, tags=("text",)))  # fmt: skip
 add(one("t16_same_words_different_order", "Joy Division", "Closer", "Joy Division", "Closer",
         HIGH, True, tags=("text",)))  # fmt: skip
+add(one("t17_first_vs_second_volume_word", "Various Artists - Rock - R",
+        "Nuggets: Original Artyfacts from the First Psychedelic Era", "Various",
+        "Nuggets: Original Artyfacts From The Second Psychedelic Era", REJECT, False,
+        confidence=0.6, tags=("text", "numbers")))  # fmt: skip
+add(one("t18_one_word_differs_in_long_title", "Frank Zappa",
+        "Freak Out at the Fillmore East March Complete Recordings", "Frank Zappa",
+        "Freak Out At The Fillmore West March Complete Recordings", REVIEW, False,
+        gen="feb", tags=("text",),
+        note="token-sort 90+, but east is not west"))  # fmt: skip
+add(one("t19_shelf_typo", "Stereolab", "Emperor Tomatoe Ketchup", "Stereolab",
+        "Emperor Tomato Ketchup", HIGH, True, confidence=0.4, tags=("text",)))  # fmt: skip
+add(one("n27_ordinal_word_vs_digits", "Muse", "The Second Law", "Muse", "The 2nd Law", HIGH, True,
+        confidence=0.6, tags=("numbers",)))  # fmt: skip
