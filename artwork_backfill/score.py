@@ -316,14 +316,15 @@ def _image_ref(last_segment: str) -> tuple[str, int] | None:
         return None
     try:
         # Only the first 64 characters (48 bytes): enough for the prefix and the id.
-        decoded = binascii.a2b_base64(stem[:64].translate(_URLSAFE_TO_STANDARD))
+        head = stem[:64].translate(_URLSAFE_TO_STANDARD)
+        decoded = binascii.a2b_base64(head + "=" * (-len(head) % 4))
     except (binascii.Error, ValueError):
         return None
     if not decoded.startswith(_S3_PREFIX_BYTES):
         return None
-    if (m := _IMAGE_REF_BYTES_RE.match(decoded, len(_S3_PREFIX_BYTES))) is None:
+    if (found := _IMAGE_REF_BYTES_RE.match(decoded, len(_S3_PREFIX_BYTES))) is None:
         return None
-    return m.group(1).decode(), int(m.group(2))
+    return found.group(1).decode(), int(found.group(2))
 
 
 def validate_artwork_url(
