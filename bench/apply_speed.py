@@ -5,9 +5,8 @@
 
 One embedded PostgreSQL with WXYC's schema and write-side triggers (per-row CDC pg_notify,
 per-statement catalog watermark), `--rows` library rows generated with COPY, every row given
-a cover. One unmeasured pass writes every row first (a fresh COPY leaves no room in its pages,
-which would penalise whichever method runs first); between methods artwork_url goes back to
-NULL and the table is vacuumed.
+a cover. Every measured run gets its own identical copy of that database (CREATE DATABASE
+... TEMPLATE), so no method inherits another's dead tuples, free space or index growth.
 
 * `apply`: `run_apply` itself, as `apply --execute` runs it: the state read, COPY into a temp
   table + one guarded `UPDATE ... FROM` per batch, the write-ahead intent and the journal in
@@ -32,6 +31,7 @@ import io
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -47,7 +47,7 @@ from artwork_backfill.apply import (
     run_apply,
 )
 from artwork_backfill.cache import Cache
-from artwork_backfill.config import db_settings
+from artwork_backfill.config import DbSettings, db_settings
 from artwork_backfill.logs import RunLog
 from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 
@@ -117,16 +117,8 @@ def populate(conn: psycopg.Connection, rows: int) -> list[PlanRow]:
     return plan
 
 
-def reset(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            f"UPDATE {SCHEMA}.library SET artwork_url = NULL WHERE artwork_url IS NOT NULL"
-        )
-        conn.execute(f"VACUUM ANALYZE {SCHEMA}.library")
-
-
-def written(dsn: str) -> int:
-    with psycopg.connect(dsn) as conn:
+def written(db: DbSettings) -> int:
+    with psycopg.connect(db.conninfo) as conn:
         row = conn.execute(
             f"SELECT count(*) FROM {SCHEMA}.library WHERE artwork_url IS NOT NULL"
         ).fetchone()
@@ -134,7 +126,7 @@ def written(dsn: str) -> int:
         return int(row[0])
 
 
-def with_apply(db, plan: list[PlanRow], batch_size: int, workdir: Path) -> float:  # type: ignore[no-untyped-def]
+def with_apply(db: DbSettings, plan: list[PlanRow], batch_size: int, workdir: Path) -> float:
     settings = ApplySettings(batch_size=batch_size, live_pause=False, sample_size=0)
     log = RunLog(
         tool="bench apply", run_id="bench", fmt="json", out=io.StringIO(), err=io.StringIO()
@@ -155,7 +147,7 @@ def with_apply(db, plan: list[PlanRow], batch_size: int, workdir: Path) -> float
     return elapsed
 
 
-def with_sql_only(db, plan: list[PlanRow], batch_size: int) -> float:  # type: ignore[no-untyped-def]
+def with_sql_only(db: DbSettings, plan: list[PlanRow], batch_size: int) -> float:
     from artwork_backfill.apply import _apply_kind
 
     kind = _apply_kind(db)
@@ -173,7 +165,7 @@ def with_sql_only(db, plan: list[PlanRow], batch_size: int) -> float:  # type: i
         return time.perf_counter() - started
 
 
-def per_row(db, plan: list[PlanRow]) -> float:  # type: ignore[no-untyped-def]
+def per_row(db: DbSettings, plan: list[PlanRow]) -> float:
     query = sql.SQL(
         "UPDATE {} SET artwork_url = %s WHERE id = %s AND artwork_url IS NULL RETURNING id"
     ).format(sql.Identifier(SCHEMA, "library"))
@@ -184,7 +176,7 @@ def per_row(db, plan: list[PlanRow]) -> float:  # type: ignore[no-untyped-def]
         return time.perf_counter() - started
 
 
-def one_values_statement(db, plan: list[PlanRow]) -> float:  # type: ignore[no-untyped-def]
+def one_values_statement(db: DbSettings, plan: list[PlanRow]) -> float:
     values = ", ".join(["(%s::int, %s::varchar)"] * len(plan))
     query = (
         f"UPDATE {SCHEMA}.library AS l SET artwork_url = v.url FROM (VALUES {values}) AS v(id, url) "
@@ -202,52 +194,58 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=64_000)
     parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=1, help="Runs per method; the best counts.")
     args = parser.parse_args()
 
     with EmbeddedPostgres.start() as server, tempfile.TemporaryDirectory() as tmp:
-        dsn = server.create_database("bench")
-        with psycopg.connect(dsn) as conn:
+        with psycopg.connect(server.create_database("bench_template")) as conn:
             load_schema(conn)
             t0 = time.perf_counter()
             plan = populate(conn, args.rows)
             print(f"{args.rows} library rows generated in {time.perf_counter() - t0:.1f} s (COPY)")
-        db = db_settings(
-            database_url=None,
-            host=server.host,
-            port=str(server.port),
-            name="bench",
-            user=server.user,
-            password=server.password,
-            schema=SCHEMA,
-        )
-        # The first write after a COPY finds full pages (no HOT updates: every index is touched);
-        # after it and a VACUUM every page has room. One unmeasured pass gives every method
-        # the same starting state, so the order of the methods does not decide the result.
-        reset(dsn)
-        warm = with_sql_only(db, plan, args.batch_size)
-        print(f"  warm-up pass (not counted): {warm:.2f} s", flush=True)
-        results: list[tuple[str, float]] = []
-        methods = [
+        with psycopg.connect(server.dsn("bench_template"), autocommit=True) as conn:
+            conn.execute(f"VACUUM ANALYZE {SCHEMA}.library")
+        copies = iter(range(1, 10_000))
+
+        def fresh() -> DbSettings:
+            """An identical copy of the generated table for every measured run."""
+            name = f"bench_{next(copies)}"
+            with psycopg.connect(server.dsn(), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE bench_template')
+            return db_settings(
+                database_url=None,
+                host=server.host,
+                port=str(server.port),
+                name=name,
+                user=server.user,
+                password=server.password,
+                schema=SCHEMA,
+            )
+
+        methods: list[tuple[str, Callable[[DbSettings], float]]] = [
             (
                 f"apply (COPY + UPDATE per {args.batch_size}, ledger, journal)",
-                lambda: with_apply(db, plan, args.batch_size, Path(tmp)),
+                lambda db: with_apply(db, plan, args.batch_size, Path(tmp)),
             ),
             (
                 f"apply, SQL only (COPY + UPDATE per {args.batch_size})",
-                lambda: with_sql_only(db, plan, args.batch_size),
+                lambda db: with_sql_only(db, plan, args.batch_size),
             ),
-            ("per row, autocommit (WXYC's job)", lambda: per_row(db, plan)),
-            ("one bare UPDATE ... FROM (VALUES ...)", lambda: one_values_statement(db, plan)),
+            ("per row, autocommit (WXYC's job)", lambda db: per_row(db, plan)),
+            ("one bare UPDATE ... FROM (VALUES ...)", lambda db: one_values_statement(db, plan)),
         ]
+        results: list[tuple[str, float]] = []
         for name, method in methods:
-            reset(dsn)
-            seconds = method()
-            assert written(dsn) == len(plan), name
-            results.append((name, seconds))
-            print(f"  {name}: {seconds:.2f} s", flush=True)
+            times = []
+            for _ in range(args.repeat):
+                db = fresh()
+                times.append(method(db))
+                assert written(db) == len(plan), name
+            results.append((name, min(times)))
+            print(f"  {name}: " + ", ".join(f"{t:.2f}" for t in times) + " s", flush=True)
 
     base = results[0][1]
-    print(f"\n{args.rows} rows, batch size {args.batch_size}")
+    print(f"\n{args.rows} rows, batch size {args.batch_size}, best of {args.repeat}")
     print(f"{'method':<58} {'seconds':>8} {'rows/s':>9} {'vs apply':>9}")
     for name, seconds in results:
         print(f"{name:<58} {seconds:>8.2f} {args.rows / seconds:>9.0f} {seconds / base:>8.2f}x")

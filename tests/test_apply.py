@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ from artwork_backfill.apply import (
     plan_apply,
     run_apply,
 )
-from artwork_backfill.cache import Cache, CandidateRow
-from artwork_backfill.errors import ConfigError
+from artwork_backfill.cache import Cache, CandidateRow, new_run_id
+from artwork_backfill.errors import ConfigError, UserError
 from artwork_backfill.logs import RunLog
 from artwork_backfill.matches import match_table
 from artwork_backfill.model import Answer, Classification, LookupKey
@@ -698,6 +699,87 @@ def test_refusals(
     assert all(v is None for v in artwork(wxyc_db).values())
 
 
+def test_text_output_shows_the_plan_and_a_sample(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    for k, v in {**s.db.env(), "ARTWORK_BACKFILL_CACHE": str(cache_path)}.items():
+        monkeypatch.setenv(k, v)
+    capsys.readouterr()
+    assert cli.run(["apply", "--sample", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run, nothing written" in out and "would apply" in out
+    assert f"{s.row(1).artist} - {s.row(1).title} [high]: NULL -> {s.row(1).url}" in out
+    assert cli.run(["apply", "--threshold", "nonsense=1"]) == 1
+    assert "unknown threshold" in capsys.readouterr().err
+
+
+def _hold_row_lock(
+    db: WxycDb, library_id: int, seconds: float, column: str = "plays = plays + 1"
+) -> threading.Thread:
+    """Another writer holds a row lock on one library row for a while.
+
+    `plays` is outside the watermark trigger's column list, so only that row is locked; a
+    column inside it (e.g. `label`) also locks the one library_watermark row, which blocks
+    every other library statement until that transaction ends.
+    """
+    ready = threading.Event()
+
+    def hold() -> None:
+        with db.connect() as conn:
+            conn.execute(f"UPDATE {db.schema}.library SET {column} WHERE id = %s", [library_id])
+            ready.set()
+            time.sleep(seconds)
+            conn.rollback()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    ready.wait(10)
+    return thread
+
+
+def test_lock_timeout_is_retried(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 4)
+    holder = _hold_row_lock(wxyc_db, 3, 0.8)
+    result, lines = _direct(s, BACKFILL_LOCK_TIMEOUT_MS="200", BACKFILL_BATCH_SIZE="2")
+    holder.join()
+    assert result.applied == 4 and result.batches == 2
+    assert [line["batch_index"] for line in lines if line["step"] == "batch_retry"] == [2]
+
+
+def test_an_open_catalog_write_holds_the_watermark_and_is_waited_out(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 4)
+    holder = _hold_row_lock(wxyc_db, 3, 0.8, column="label = 'busy'")
+    result, lines = _direct(s, BACKFILL_LOCK_TIMEOUT_MS="200", BACKFILL_BATCH_SIZE="2")
+    holder.join()
+    assert result.applied == 4
+    assert [line["batch_index"] for line in lines if line["step"] == "batch_retry"] == [1]
+
+
+def test_a_failing_batch_stops_the_run_and_keeps_what_was_committed(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 6)
+    holder = _hold_row_lock(wxyc_db, 3, 6.0)
+    result, lines = _direct(s, BACKFILL_LOCK_TIMEOUT_MS="100", BACKFILL_BATCH_SIZE="2")
+    holder.join()
+    assert isinstance(result, UserError) and "batch 2 failed" in str(result)
+    assert lines[-1]["step"] == "failed" and lines[-1]["applied"] == 2 and lines[-1]["batches"] == 1
+    assert "analyzed" in [line["step"] for line in lines]
+    assert {i for i, url in artwork(wxyc_db).items() if url} == {1, 2}
+    with Cache(cache_path, read_only=True) as cache:
+        assert cache.runs("apply")["status"].to_list() == ["failed"]
+    assert journal_map(cache_path) == {1: {s.row(1).url}, 2: {s.row(2).url}}
+    again, _ = _direct(s)
+    assert (again.applied, again.already_applied) == (4, 2)
+
+
 # -- live-DJ pause --------------------------------------------------------------------------------
 
 
@@ -706,7 +788,7 @@ def _direct(s: Seeded, **env: str) -> tuple[Any, list[dict[str, Any]]]:
     import io
 
     out, err = io.StringIO(), io.StringIO()
-    log = RunLog(tool="artwork-backfill apply", run_id="run-test", fmt="json", out=out, err=err)
+    log = RunLog(tool="artwork-backfill apply", run_id=new_run_id(), fmt="json", out=out, err=err)
     settings = ApplySettings.from_env(env)
     try:
         with Cache(s.cache_path) as cache:
