@@ -413,22 +413,25 @@ class Cache:
 
         The answer scoring uses is the latest *final* one (a single follow-up supersedes the
         bulk answer it followed); with none final, the latest answer of any kind, whose
-        classification says why the key is still pending.
+        classification says why the key is still pending. The answer id is chosen first and
+        the body joined after, so only one body per key is ever read.
         """
         return self._frame(
             """
             WITH snap AS (SELECT DISTINCT key_id FROM candidates),
-            ranked AS (
-                SELECT r.*, row_number() OVER (
-                    PARTITION BY r.key_id
-                    ORDER BY (r.classification IN ('match','no_match')) DESC, r.response_id DESC) AS rn,
-                    count(*) OVER (PARTITION BY r.key_id) AS answers
-                FROM responses r JOIN snap USING (key_id))
+            best AS (
+                SELECT r.key_id,
+                       coalesce(max(r.response_id) FILTER (WHERE r.classification IN ('match','no_match')),
+                                max(r.response_id)) AS response_id,
+                       count(*) AS answers
+                FROM responses r JOIN snap USING (key_id)
+                GROUP BY r.key_id)
             SELECT k.key_id, k.artist, k.album, r.response_id, r.endpoint, r.http_status,
                    r.classification, r.reason, r.has_artwork, r.body, r.received_at,
-                   coalesce(r.answers, 0) AS answers
+                   coalesce(b.answers, 0) AS answers
             FROM keys k JOIN snap USING (key_id)
-            LEFT JOIN ranked r ON r.key_id = k.key_id AND r.rn = 1
+            LEFT JOIN best b USING (key_id)
+            LEFT JOIN responses r ON r.response_id = b.response_id
             ORDER BY k.key_id
             """
         )

@@ -43,7 +43,8 @@ def verdict_id(library_id: int, band: str, artwork_url: str | None, response_id:
     raw = (
         f"{library_id}|{band}|{artwork_url or ''}|{response_id if response_id is not None else ''}"
     )
-    return hashlib.sha1(raw.encode()).hexdigest()[:16]
+    # a letter first, so a spreadsheet never reads the id as a number
+    return "v" + hashlib.sha1(raw.encode()).hexdigest()[:15]
 
 
 def match_table(cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl.DataFrame:
