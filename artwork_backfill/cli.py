@@ -454,4 +454,4 @@ def run(argv: list[str]) -> int:
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from artwork_backfill import cli_report  # noqa: E402, F401
+from artwork_backfill import cli_apply, cli_report  # noqa: E402, F401
