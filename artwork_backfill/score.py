@@ -652,16 +652,19 @@ def _score_candidate(
         release_url if isinstance(release_url, str) else None,
         artist_image if isinstance(artist_image, str) else None,
     )
+    if not _NO_COVER_CODES.isdisjoint(url_reasons):
+        # No cover to judge (no URL, spacer.gif, a placeholder): only the reasons matter.
+        no_cover = [r for r in url_reasons if r in _NO_COVER_CODES]
+        return _Candidate(
+            index, tier, Band.REJECT, 0.0, False, url, discogs_album, discogs_artist,
+            release_id, library_item_id, [*no_cover, *url_reasons],
+        )  # fmt: skip
     text = _compare(row.artist_name or "", row.album_title or "", discogs_artist, discogs_album, t)
-    hard: list[str] = list(text.hard)
+    hard: list[str] = [*text.hard, *url_reasons]
     caps: list[str] = list(text.caps)
     info: list[str] = list(text.info)
-
-    usable = not (_NO_COVER_CODES & set(url_reasons))
-    if usable:
-        hard.extend(url_reasons)
-        if image_of_other_release and release_id:
-            caps.append("image_release_differs")
+    if image_of_other_release and release_id:
+        caps.append("image_release_differs")
 
     # Structural doubts: each alone allows REVIEW at best; together with a weak text match,
     # REJECT (two doubts about one cover are too many to show a person).
@@ -686,8 +689,8 @@ def _score_candidate(
     if confidence < t.min_lml_confidence:
         # LML's confidence compares raw lower-cased strings of the same library row, so it is
         # low exactly where our normaliser has already reconciled the spelling (mojibake,
-        # diacritics, "The", "(2)", V/A). With a near-exact normalised match it adds nothing;
-        # otherwise it is a second, independent warning and the row goes to a person.
+        # diacritics, "The", "(2)", V/A, edition notes). With a near-exact normalised match
+        # it adds nothing; otherwise it is a second, independent warning: a person decides.
         if text.near_exact:
             info.append("low_lml_confidence")
         else:
@@ -701,23 +704,18 @@ def _score_candidate(
         band = Band.REVIEW
     else:
         band = Band.HIGH
-    reasons = (
-        [*hard, *caps, *info]
-        if usable
-        else [*(r for r in url_reasons if r in _NO_COVER_CODES), *url_reasons, *hard, *caps, *info]
-    )
     return _Candidate(
         index=index,
         tier=tier,
         band=band,
         score=text.combined,
-        usable=usable,
+        usable=True,
         url=url,
         album=discogs_album,
         artist=discogs_artist,
         release_id=release_id,
         library_item_id=library_item_id,
-        reasons=reasons,
+        reasons=[*hard, *caps, *info],
     )
 
 
@@ -806,6 +804,7 @@ def _score_row(
 ) -> Verdict:
     candidates: list[_Candidate] = []
     bare_tiers: list[int] = []  # tiers of results that came without any artwork
+    later: list[tuple[int, int, int | None, Mapping[str, Any]]] = []
     for index, item_id, artwork in parsed:
         if item_id == row.legacy_release_id:
             tier = _OWN
@@ -817,9 +816,18 @@ def _score_row(
             tier = _OTHER
         if artwork is None:
             bare_tiers.append(tier)
-            continue
-        candidates.append(
+        elif tier <= _SIBLING:
+            candidates.append(
+                _score_candidate(row, index, tier, item_id, artwork, search_type, corrected, t)
+            )
+        else:
+            later.append((index, tier, item_id, artwork))
+    # Row-less and other rows' results can never be HIGH, and they rank below the key's own
+    # rows: once one of those is acceptable they change nothing, so they are not scored.
+    if later and not any(c.usable and c.band is not Band.REJECT for c in candidates):
+        candidates.extend(
             _score_candidate(row, index, tier, item_id, artwork, search_type, corrected, t)
+            for index, tier, item_id, artwork in later
         )
 
     offered = [c for c in candidates if c.usable]
