@@ -1,7 +1,9 @@
-"""Regenerate the README's command reference from the code (`--check` only compares).
+"""Regenerate the README's generated parts from the code (`--check` only compares).
 
 Each `<!-- help:CMD -->` ... `<!-- /help -->` block in README.md is replaced by the output of
-`artwork-backfill CMD --help` (CMD `main` = the top-level help), rendered 100 columns wide.
+`artwork-backfill CMD --help` (CMD `main` = the top-level help), rendered 100 columns wide;
+`<!-- gen:reasons -->` and `<!-- gen:thresholds -->` blocks by the scorer's reason codes and
+threshold defaults.
 """
 
 from __future__ import annotations
@@ -14,6 +16,22 @@ from pathlib import Path
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"(<!-- help:(?P<cmd>[\w-]+) -->\n)(?P<body>.*?)(<!-- /help -->)", re.S)
+GEN = re.compile(r"(<!-- gen:(?P<what>\w+) -->\n)(?P<body>.*?)(<!-- /gen -->)", re.S)
+
+
+def generated(what: str) -> str:
+    sys.path.insert(0, str(README.parent))
+    import dataclasses
+
+    from artwork_backfill.score import DEFAULT_THRESHOLDS, REASONS
+
+    if what == "reasons":
+        rows = [f"| `{code}` | {text.replace('|', '/')} |" for code, text in REASONS.items()]
+        return "| code | meaning |\n|---|---|\n" + "\n".join(rows)
+    if what == "thresholds":
+        rows = [f"| `{k}` | {v:g} |" for k, v in dataclasses.asdict(DEFAULT_THRESHOLDS).items()]
+        return "| name | default |\n|---|---|\n" + "\n".join(rows)
+    raise ValueError(f"unknown generated block {what!r}")
 
 
 def help_text(command: str) -> str:
@@ -33,7 +51,10 @@ def render(text: str) -> str:
         body = help_text(match["cmd"])
         return f"{match.group(1)}```text\n{body}\n```\n{match.group(4)}"
 
-    return BLOCK.sub(block, text)
+    def gen(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{generated(match['what'])}\n{match.group(4)}"
+
+    return GEN.sub(gen, BLOCK.sub(block, text))
 
 
 def main() -> int:
