@@ -450,14 +450,24 @@ def _compare(
     t: Thresholds,
 ) -> _TextMatch:
     # The common case: the same words on both sides, so the same notes, numbers and credits;
-    # nothing below could find a difference.
+    # nothing below could find a difference. Checked on the raw text first (cheap), then on
+    # the folded text.
     if (
+        discogs_album is not None
+        and discogs_artist is not None
+        and row_album.strip()
+        and row_artist.strip()
+        and row_album.casefold().strip() == discogs_album.casefold().strip()
+        and row_artist.casefold().strip() == discogs_artist.casefold().strip()
+    ) or (
         fold(row_album) == fold(discogs_album)
         and fold(row_artist) == fold(discogs_artist)
         and fold(row_album)
         and fold(row_artist)
     ):
-        repaired = was_repaired(row_album) or was_repaired(row_artist)
+        repaired = not (row_album.isascii() and row_artist.isascii()) and (
+            was_repaired(row_album) or was_repaired(row_artist)
+        )
         return _TextMatch(100.0, 100.0, 100.0, True, (), (), ("mojibake_repaired",) * repaired)
 
     hard: list[str] = []
