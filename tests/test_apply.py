@@ -945,9 +945,11 @@ def test_sigterm_finishes_the_batch_in_flight_and_stops_cleanly(
     assert proc.returncode == 130, rest
     result = json.loads(out)
     assert result["stopped"] is True and result["status"] == "stopped"
-    assert result["batches"] == 2 and result["applied"] == 4 and result["not_attempted"] == 16
+    # the signal lands in batch 2 (or, on a slow machine, just before it starts)
+    assert result["batches"] in (1, 2) and result["applied"] == 2 * result["batches"]
+    assert result["not_attempted"] == 20 - result["applied"]
     written = _check_all_or_nothing(s, 2)
-    assert written == {1, 2, 3, 4}
+    assert written == set(range(1, result["applied"] + 1))
     assert journal_map(cache_path) == {i: {s.row(i).url} for i in written}
     lines = log_lines("".join(err_lines))
     steps = [line["step"] for line in lines]
@@ -957,7 +959,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_stops_cleanly(
 
     again = run_sub(s, ["apply", "--execute", "--batch-size", "5", "--json"])
     assert again.returncode == 0
-    assert json.loads(again.stdout)["applied"] == 16
+    assert json.loads(again.stdout)["applied"] == 20 - result["applied"]
     assert artwork(wxyc_db) == {r.library_id: r.url for r in s.rows}
 
 
