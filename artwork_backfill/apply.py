@@ -63,7 +63,8 @@ row counts as `already_applied` only while it holds the journaled URL.
 Resume and stop
 ---------------
 A re-run recomputes the plan; rows written before are `already_applied` and are not sent
-again, so a second run reports `applied 0` (and no `raced` noise). SIGINT/SIGTERM set a stop
+again, so a second run reports `applied 0` (and no `raced` noise). Rows an `undo` set back to
+NULL are eligible again: keep them out with a `reject` in the decisions file. SIGINT/SIGTERM set a stop
 flag: the batch in flight finishes (commit and journal), the run reports `stopped` and the CLI
 exits 130 (`ExitStatus.INTERRUPTED`), so a script never mistakes a partial run for a complete
 one; a re-run continues. Before each batch, when writing, a cooperative live-DJ pause probes
