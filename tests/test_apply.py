@@ -24,7 +24,6 @@ from typing import Any
 import polars as pl
 import pytest
 
-import artwork_backfill.cli_apply  # noqa: F401  (registers apply/undo until cli.py imports it)
 from artwork_backfill import cli
 from artwork_backfill.apply import (
     ApplySettings,
@@ -279,15 +278,7 @@ def apply_cli(
 
 
 def _entry() -> list[str]:
-    source = Path(cli.__file__).read_text()
-    if "cli_apply" in source:
-        return [sys.executable, "-m", "artwork_backfill"]
-    # until cli.py imports cli_apply, register the commands by hand
-    return [
-        sys.executable,
-        "-c",
-        "import artwork_backfill.cli_apply; from artwork_backfill.__main__ import main; main()",
-    ]
+    return [sys.executable, "-m", "artwork_backfill"]
 
 
 def sub_env(s: Seeded, **extra: str) -> dict[str, str]:
