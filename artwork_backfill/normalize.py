@@ -318,8 +318,12 @@ _YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
 
 
 def _is_format_note(folded: str) -> bool:
+    """A bracket that only names a format ("2xLP", "CD, Album", '12"'). Small numbers are
+    disc counts and sizes; a year makes it an annotation ("[1995 LP]")."""
     tokens = folded.replace("x", " x ").split()
-    return bool(tokens) and all(t in _FORMAT_TOKENS or t.isdigit() for t in tokens)
+    return bool(tokens) and all(
+        t in _FORMAT_TOKENS or (t.isdigit() and int(t) <= 20) for t in tokens
+    )
 
 
 def _is_edition_note(folded: str) -> bool:
@@ -338,7 +342,8 @@ class Title:
     `core` and `full` are canonical folded strings (see `canonical`); `full` keeps the
     bracketed notes, `core` drops them. Format notes (`12"`, `LP`, `(2xCD)`) are dropped from
     both. `numbers` come from the core, `note_numbers` from notes that are not edition notes
-    (`(Switched On Volume 2)` counts, `(2011 Remaster)` does not).
+    (`(Switched On Volume 2)` counts, `(2011 Remaster)` does not), `note_years` are the years
+    (1800-2099) in any note (`[1970 debut]`).
     """
 
     text: str
@@ -348,6 +353,7 @@ class Title:
     edition_notes: tuple[str, ...]
     numbers: frozenset[int]
     note_numbers: frozenset[int]
+    note_years: frozenset[int]
     format_notes: tuple[str, ...]
     self_titled: bool
     repaired: bool
@@ -416,6 +422,10 @@ def parse_title(text: str | None) -> Title:
 
     core_text = with_markers.replace("\x00", " ")
     core_tokens, numbers = _canonical_tokens(fold(core_text))
+    if len(core_tokens) > 1 and core_tokens[-1] == "ep" and "ep" not in raw_notes:
+        # "Foo EP (Deluxe Edition)": the EP word ends the title proper, not the text.
+        core_tokens = core_tokens[:-1]
+        raw_notes.insert(0, "ep")
     if not core_tokens and core_text.strip():
         core_tokens = (_symbols_only(core_text),)
     notes = tuple(canonical(n) for n in raw_notes if fold(n))
@@ -428,6 +438,9 @@ def parse_title(text: str | None) -> Title:
     for note in notes:
         if note not in edition_notes:
             note_numbers |= _canonical_tokens(note)[1]
+    note_years = frozenset(
+        int(token) for note in notes for token in note.split() if _YEAR_RE.match(token)
+    )
     core = " ".join(core_tokens)
     full = " ".join([core, *notes]).strip()
     return Title(
@@ -438,6 +451,7 @@ def parse_title(text: str | None) -> Title:
         edition_notes=edition_notes,
         numbers=numbers,
         note_numbers=frozenset(note_numbers),
+        note_years=note_years,
         format_notes=tuple(format_notes),
         self_titled=bool(_SELF_TITLED_RE.match(repaired)),
         repaired=repaired != clean_whitespace(text),

@@ -86,7 +86,8 @@ class Thresholds:
     high_album: float = 90.0
     """Album similarity needed for HIGH; below it (and at or above `review_album`): REVIEW."""
     high_artist: float = 90.0
-    """Artist similarity needed for HIGH; below it (and at or above `review_artist`): REVIEW."""
+    """Artist similarity needed for HIGH; below it (and at or above `review_artist`): REVIEW.
+    LML's `corrected_artist` must match the row's artist this well too."""
     review_album: float = 60.0
     """Below this album similarity the cover is another album: REJECT (the pollution audit's
     "mismatch" line)."""
@@ -94,7 +95,7 @@ class Thresholds:
     """Below this artist similarity the cover is another artist's: REJECT."""
     strict_match: float = 97.0
     """Near-exact after normalisation. A low `artwork.confidence` is overruled only when both
-    album and artist reach it; a corrected artist must match the row at least this well."""
+    album (notes included) and artist reach it."""
     word_variant_ratio: float = 80.0
     """A word found on one side only must be at least this close (rapidfuzz `ratio`) to a
     word on the other side for HIGH: "tomatoe"/"tomato" (92) pass, "east"/"west" (75) do not."""
@@ -241,7 +242,7 @@ REASONS: dict[str, str] = {
     "discogs_artist_suffix": "Discogs' artist carries a disambiguation suffix such as (2)",
     "mojibake_repaired": "the row's text was repaired from mojibake before comparing",
     # other LML signals
-    "corrected_artist": "LML corrected the typed artist; the row's artist is the corrected one",
+    "corrected_artist": "LML corrected the typed artist; the row's artist matches the corrected one",
     "corrected_artist_mismatch": "LML corrected the artist to a name that is not the row's artist",
     "low_lml_confidence": "LML's own artwork confidence is below the floor",
     "degraded": "LML dropped its enrichment tail (degraded); the artwork itself is complete",
@@ -406,7 +407,7 @@ class _TextMatch:
     album: float
     artist: float
     combined: float
-    near_exact: bool  # both near-exact, edition notes aside
+    near_exact: bool  # album (notes included) and artist both at least strict_match
     hard: tuple[str, ...]  # reasons that reject
     caps: tuple[str, ...]  # reasons that hold the band at REVIEW
     info: tuple[str, ...]  # reasons that only explain
@@ -485,7 +486,6 @@ def _compare(
         dt = parse_title(da.text)
 
     # Album: the full titles, and the titles without bracketed notes at reduced weight.
-    album_core = 0.0
     if not rt.core or not dt.core:
         album = 0.0
         hard.append("album_missing")
@@ -493,15 +493,17 @@ def _compare(
         album_core = _ratio(rt.core, dt.core)
         album_full = _ratio(rt.full, dt.full)
         album = max(album_full, album_core * t.note_weight)
-        compared = (
-            (rt.full, dt.full) if album_full >= album_core * t.note_weight else (rt.core, dt.core)
-        )
-        if album >= t.high_album and not _words_agree(*compared, t.word_variant_ratio):
+        if (
+            album >= t.high_album
+            and not _words_agree(rt.full, dt.full, t.word_variant_ratio)
+            and not _words_agree(rt.core, dt.core, t.word_variant_ratio)
+        ):
             caps.append("album_word_differs")
         # A note differs when its words are not already in the other side's title
         # ("Greatest Hits Vol. 2" carries "(Vol. II)").
-        differing = {n for n in rt.notes if n not in dt.full} | {
-            n for n in dt.notes if n not in rt.full
+        row_padded, discogs_padded = f" {rt.full} ", f" {dt.full} "
+        differing = {n for n in rt.notes if f" {n} " not in discogs_padded} | {
+            n for n in dt.notes if f" {n} " not in row_padded
         }
         if differing:
             if differing <= set(rt.edition_notes) | set(dt.edition_notes):
@@ -510,7 +512,11 @@ def _compare(
                 caps.append("title_note_differs")
         row_numbers = rt.numbers | rt.note_numbers
         discogs_numbers = dt.numbers | dt.note_numbers
-        if row_numbers != discogs_numbers:
+        if rt.note_years and dt.note_years and rt.note_years != dt.note_years:
+            # WXYC tells same-titled albums apart by a year in brackets ("Seatrain [1970
+            # debut]"); two different years name two different records.
+            hard.append("number_mismatch")
+        elif row_numbers != discogs_numbers:
             # A number missing from one side's title proper ("Thriller" / "Thriller 25"),
             # or notes numbered differently on both sides, is another record; a number only
             # one side's note mentions ("(Switched On Volume 2)") is for a person to judge.
@@ -519,9 +525,6 @@ def _compare(
                 hard.append("number_mismatch")
             else:
                 caps.append("number_in_note_differs")
-    if "title_note_differs" in caps or "number_in_note_differs" in caps:
-        album_core = album
-
     # Artist.
     if ra.various or da.various:
         artist = 100.0 if ra.various and da.various else 0.0
@@ -560,7 +563,7 @@ def _compare(
         caps.append("artist_weak")
 
     combined = round(t.album_weight * album + (1.0 - t.album_weight) * artist, 2)
-    near_exact = max(album, album_core) >= t.strict_match and artist >= t.strict_match
+    near_exact = album >= t.strict_match and artist >= t.strict_match
     return _TextMatch(album, artist, combined, near_exact, tuple(hard), tuple(caps), tuple(info))
 
 
@@ -689,7 +692,7 @@ def _score_candidate(
     elif tier == _OTHER:
         doubts.append("other_release_id")
     if corrected_artist:
-        if _corrected_matches(row.artist_name or "", corrected_artist, t.strict_match):
+        if _corrected_matches(row.artist_name or "", corrected_artist, t.high_artist):
             info.append("corrected_artist")
         else:
             doubts.append("corrected_artist_mismatch")

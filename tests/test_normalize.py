@@ -280,6 +280,8 @@ def test_canonical_number_spellings_agree(a: str, b: str) -> None:
         ("Marquee Moon LP", "marquee moon", (), ()),
         ("Sound of Silver (2xLP)", "sound of silver", (), ()),
         ("Untrue (2xLP, Album)", "untrue", (), ()),
+        ("Hound [1995 LP]", "hound", ("1995 lp",), ("1995 lp",)),
+        ("Quiet Cello [1971]", "quiet cello", ("1971",), ("1971",)),
         ("Seatrain [1970 debut]", "seatrain", ("1970 debut",), ("1970 debut",)),
         ("Pet Sounds (Deluxe Edition)", "pet sounds", ("deluxe edition",), ("deluxe edition",)),
         ("Loveless [Remastered]", "loveless", ("remastered",), ("remastered",)),
@@ -313,6 +315,8 @@ def test_parse_title_numbers_by_place() -> None:
     assert (t.numbers, t.note_numbers) == (frozenset(), frozenset())  # edition notes don't count
     t = parse_title("Greatest Hits Vol. 2 (2011 Remaster)")
     assert (t.numbers, t.note_numbers) == (frozenset({2}), frozenset())
+    assert t.note_years == frozenset({2011})
+    assert parse_title("Seatrain [1970 debut]").note_years == frozenset({1970})
 
 
 @pytest.mark.parametrize(

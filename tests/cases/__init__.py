@@ -141,6 +141,24 @@ def art(
     return data
 
 
+def lml_confidence(
+    discogs_artist: str | None, discogs_album: str | None, row_artist: str, row_album: str
+) -> float:
+    """LML's heuristic `artwork.confidence` (contract §2.4): per side 0.4 for an exact
+    case-insensitive match, 0.3 for a substring, +0.2 when both reach 0.6, floor 0.2."""
+
+    def part(a: str | None, b: str) -> float:
+        a, b = (a or "").strip().casefold(), b.strip().casefold()
+        if not a or not b:
+            return 0.0
+        return 0.4 if a == b else 0.3 if a in b or b in a else 0.0
+
+    score = part(discogs_artist, row_artist) + part(discogs_album, row_album)
+    if score >= 0.6:
+        score += 0.2
+    return round(min(1.0, max(0.2, score)), 2)
+
+
 def res(library_item: dict[str, Any], artwork: dict[str, Any] | None) -> dict[str, Any]:
     return {"library_item": library_item, "artwork": artwork}
 
