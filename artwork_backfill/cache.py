@@ -81,7 +81,8 @@ _DDL = [
         undo_run_id VARCHAR NOT NULL,
         run_id VARCHAR NOT NULL,
         library_id INTEGER NOT NULL,
-        reverted_at TIMESTAMPTZ NOT NULL)""",
+        reverted_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (undo_run_id, run_id, library_id))""",
 ]
 
 _SMALL_APPEND = 8
@@ -515,6 +516,6 @@ class Cache:
         )
         self.conn.register("_undo_rows", frame)
         try:
-            self._all("INSERT INTO undo_log SELECT * FROM _undo_rows")
+            self._all("INSERT INTO undo_log SELECT * FROM _undo_rows ON CONFLICT DO NOTHING")
         finally:
             self.conn.unregister("_undo_rows")

@@ -173,7 +173,7 @@ def _db(
     user: str | None,
     password: str | None,
     schema: str,
-):  # type: ignore[no-untyped-def]
+) -> DbSettings:
     settings = db_settings(
         database_url=database_url,
         host=host,

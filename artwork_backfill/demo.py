@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
 import psycopg
 from rich.console import Console
 from rich.table import Table
@@ -216,7 +217,7 @@ def run_demo(
         console.print("[dim]stopped the demo's PostgreSQL and LML simulator[/]")
 
 
-def _print_samples(console: Console, table) -> None:  # type: ignore[no-untyped-def]
+def _print_samples(console: Console, table: pl.DataFrame) -> None:
     """A few written and a few refused matches, shelf vs Discogs, with the reasons."""
     for band, title in (("high", "accepted (written)"), ("reject", "rejected (never written)")):
         rows = table.filter(table["band"] == band).head(4)

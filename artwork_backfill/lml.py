@@ -342,7 +342,7 @@ class LmlClient:
             reason = failure or f"http_{status}"
             body = None if response is None else _error_excerpt(response)
             answers = [answer(k, T.TRANSIENT, reason, body) for k in unit.keys]
-        elif status is not None and status != 200:
+        elif response is not None and status != 200:
             answers = [
                 answer(k, T.ERROR, f"http_{status}", _error_excerpt(response)) for k in unit.keys
             ]

@@ -55,7 +55,7 @@ def find_pg_bin() -> Path:
             )
             candidates.append(Path(out.stdout.strip()))
     try:
-        import pgserver  # type: ignore[import-not-found]
+        import pgserver
 
         candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
     except ImportError:
@@ -130,7 +130,7 @@ class EmbeddedPostgres:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", SERVER_USER, "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload,no-any-return]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
 
     @classmethod
     def start(cls) -> EmbeddedPostgres:
@@ -238,5 +238,5 @@ def load_schema(conn: psycopg.Connection, schema: str = "wxyc_schema") -> None:
     if not has_trgm:
         text = text.replace("CREATE EXTENSION IF NOT EXISTS pg_trgm;", "")
         text = "\n".join(line for line in text.splitlines() if "gin_trgm_ops" not in line)
-    conn.execute(text)  # type: ignore[arg-type]
+    conn.execute(text.encode())
     conn.commit()

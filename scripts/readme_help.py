@@ -41,7 +41,10 @@ def help_text(command: str) -> str:
         env.pop(secret, None)
     out = subprocess.run(
         [sys.executable, "-m", "artwork_backfill", *args],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return "\n".join(line.rstrip() for line in out.strip().splitlines())
 

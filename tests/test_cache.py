@@ -23,15 +23,25 @@ def rows_and_keys() -> tuple[list[CandidateRow], list[LookupKey]]:
         CandidateRow(12, 7000, "Noura Mint Seymali", "Yenbett", "cd", False, "k2"),
         CandidateRow(13, 7001, "Lone Artist", "Only Album", "cd", False, "k3"),
     ]
-    keys = [LookupKey("k1", "Stereolab", "Emperor Tomato Ketchup"), LookupKey("k2", "Noura Mint Seymali", "Yenbett"),
-            LookupKey("k3", "Lone Artist", "Only Album")]
+    keys = [
+        LookupKey("k1", "Stereolab", "Emperor Tomato Ketchup"),
+        LookupKey("k2", "Noura Mint Seymali", "Yenbett"),
+        LookupKey("k3", "Lone Artist", "Only Album"),
+    ]
     return rows, keys
 
 
-def ans(key: str, cls: C, *, endpoint: str = "single", artwork: bool = False, reason: str = "r") -> Answer:
+def ans(
+    key: str, cls: C, *, endpoint: str = "single", artwork: bool = False, reason: str = "r"
+) -> Answer:
     results = []
     if cls is C.MATCH:
-        results = [{"library_item": {"id": 1}, "artwork": {"artwork_url": "https://i.discogs.com/a.jpeg"} if artwork else None}]
+        results = [
+            {
+                "library_item": {"id": 1},
+                "artwork": {"artwork_url": "https://i.discogs.com/a.jpeg"} if artwork else None,
+            }
+        ]
     now = time.time()
     return Answer(key, endpoint, 200, cls, reason, {"results": results}, 1, 12.5, now, now)
 
@@ -42,11 +52,14 @@ def test_keys_to_ask_and_followup(tmp_path: Path) -> None:
         run = cache.start_run("resolve", {})
         cache.replace_candidates(run, rows, keys)
         assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == {"k1", "k2", "k3"}
-        cache.append_answers(run, [
-            ans("k1", C.MATCH, endpoint="bulk", artwork=True),
-            ans("k2", C.NO_MATCH, endpoint="bulk"),
-            ans("k3", C.TRANSIENT, reason="timeout_flag"),
-        ])
+        cache.append_answers(
+            run,
+            [
+                ans("k1", C.MATCH, endpoint="bulk", artwork=True),
+                ans("k2", C.NO_MATCH, endpoint="bulk"),
+                ans("k3", C.TRANSIENT, reason="timeout_flag"),
+            ],
+        )
         # k1 is done; k2 had no artwork from bulk (single may still find it); k3 is transient
         assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == {"k2", "k3"}
         assert {k.key_id for k in cache.keys_to_ask(single_followup=False)} == {"k3"}
@@ -107,7 +120,16 @@ def test_answers_survive_reopen_and_export_parquet(tmp_path: Path) -> None:
             cache.export_parquet(tmp_path / "answers.csv")
     frame = pl.read_parquet(out)
     assert set(frame["classification"]) == {"match", "no_match"}
-    assert {"body", "http_status", "attempt", "latency_ms", "requested_at", "run_id", "artist", "album"} <= set(frame.columns)
+    assert {
+        "body",
+        "http_status",
+        "attempt",
+        "latency_ms",
+        "requested_at",
+        "run_id",
+        "artist",
+        "album",
+    } <= set(frame.columns)
 
 
 def test_unusable_files_are_clear_errors(tmp_path: Path) -> None:
@@ -125,8 +147,13 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"

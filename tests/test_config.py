@@ -9,15 +9,28 @@ from artwork_backfill.errors import ConfigError
 
 
 def make(**kw: str | None) -> object:
-    base: dict[str, str | None] = dict(database_url=None, host="db", port=None, name="wxyc", user="u",
-                                       password="s3cret-pw", schema=None)
+    base: dict[str, str | None] = dict(
+        database_url=None,
+        host="db",
+        port=None,
+        name="wxyc",
+        user="u",
+        password="s3cret-pw",
+        schema=None,
+    )
     base.update(kw)
     return db_settings(**base)  # type: ignore[arg-type]
 
 
 def test_wxyc_variables_and_defaults() -> None:
     s = make()
-    assert (s.host, s.port, s.dbname, s.user, s.schema) == ("db", "5432", "wxyc", "u", "wxyc_schema")
+    assert (s.host, s.port, s.dbname, s.user, s.schema) == (
+        "db",
+        "5432",
+        "wxyc",
+        "u",
+        "wxyc_schema",
+    )
     assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in s.display
     assert s.identity == "db:5432/wxyc/wxyc_schema"
     assert "application_name=wxyc-artwork-backfill" in s.conninfo
@@ -48,7 +61,12 @@ def test_bad_port() -> None:
 
 
 def test_lml_url_normalised_and_validated() -> None:
-    s = lml_settings(base_url="https://lml.example.org/api/v1/lookup/", api_key="k-123", rate_per_min=50, concurrency=4)
+    s = lml_settings(
+        base_url="https://lml.example.org/api/v1/lookup/",
+        api_key="k-123",
+        rate_per_min=50,
+        concurrency=4,
+    )
     assert s.lookup_url == "https://lml.example.org/api/v1/lookup"
     assert "k-123" not in repr(s)
     with pytest.raises(ConfigError, match="LIBRARY_METADATA_URL"):

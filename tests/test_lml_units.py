@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -20,11 +21,20 @@ from artwork_backfill.model import Classification as C
 from artwork_backfill.model import LookupKey
 
 ROW = {"library_item": {"id": 104233, "title": "T", "artist": "A"}}
-ART = {"artwork_url": "https://i.discogs.com/x.jpeg", "release_id": 5, "release_url": "https://www.discogs.com/release/5"}
+ART = {
+    "artwork_url": "https://i.discogs.com/x.jpeg",
+    "release_id": 5,
+    "release_url": "https://www.discogs.com/release/5",
+}
 
 
 def body(**kw: object) -> dict[str, object]:
-    base: dict[str, object] = {"results": [], "search_type": "direct", "timeout": False, "degraded": False}
+    base: dict[str, object] = {
+        "results": [],
+        "search_type": "direct",
+        "timeout": False,
+        "degraded": False,
+    }
     base.update(kw)
     return base
 
@@ -39,14 +49,32 @@ def body(**kw: object) -> dict[str, object]:
         # an empty answer that says direct is still a no-match, a timeout never is
         (body(timeout=True), (C.TRANSIENT, "timeout_flag")),
         (body(timeout=True, results=[{**ROW, "artwork": ART}]), (C.TRANSIENT, "timeout_flag")),
-        (body(degraded=True, degraded_reason="deadline_exceeded", results=[{**ROW, "artwork": None}]),
-         (C.TRANSIENT, "degraded_deadline_exceeded")),
-        (body(degraded=True, degraded_reason="upstream_unavailable"), (C.TRANSIENT, "degraded_upstream_unavailable")),
+        (
+            body(
+                degraded=True,
+                degraded_reason="deadline_exceeded",
+                results=[{**ROW, "artwork": None}],
+            ),
+            (C.TRANSIENT, "degraded_deadline_exceeded"),
+        ),
+        (
+            body(degraded=True, degraded_reason="upstream_unavailable"),
+            (C.TRANSIENT, "degraded_upstream_unavailable"),
+        ),
         (body(degraded=True, degraded_reason=None), (C.TRANSIENT, "degraded_unknown")),
-        (body(degraded=True, degraded_reason="something_new"), (C.TRANSIENT, "degraded_something_new")),
+        (
+            body(degraded=True, degraded_reason="something_new"),
+            (C.TRANSIENT, "degraded_something_new"),
+        ),
         (body(degraded=True, degraded_reason="cache_only"), (C.NO_MATCH, "degraded_cache_only")),
-        (body(degraded=True, degraded_reason="deadline_exceeded", results=[{**ROW, "artwork": ART}]),
-         (C.MATCH, "degraded_with_artwork")),
+        (
+            body(
+                degraded=True,
+                degraded_reason="deadline_exceeded",
+                results=[{**ROW, "artwork": ART}],
+            ),
+            (C.MATCH, "degraded_with_artwork"),
+        ),
         # the Feb generation has no timeout/degraded fields at all
         ({"results": [], "search_type": "alternative"}, (C.NO_MATCH, "empty")),
         ({"results": "nope"}, (C.TRANSIENT, "bad_body")),
@@ -63,12 +91,16 @@ def test_final_classes() -> None:
 
 
 def test_bulk_items_branch_on_status() -> None:
-    assert classify_bulk_item({"index": 0, "status": "error", "lookup": None, "message": "CacheUnavailableError"})[:2] == (
+    assert classify_bulk_item(
+        {"index": 0, "status": "error", "lookup": None, "message": "CacheUnavailableError"}
+    )[:2] == (
         C.TRANSIENT,
         "bulk_item_error:CacheUnavailableError",
     )
     # a bulk no_match whose lookup timed out is not a real no-match
-    cls, reason, _ = classify_bulk_item({"index": 1, "status": "no_match", "lookup": body(timeout=True)})
+    cls, reason, _ = classify_bulk_item(
+        {"index": 1, "status": "no_match", "lookup": body(timeout=True)}
+    )
     assert (cls, reason) == (C.TRANSIENT, "timeout_flag")
     cls, _, lookup = classify_bulk_item({"index": 2, "status": "no_match", "lookup": body()})
     assert cls is C.NO_MATCH and lookup == body()
@@ -92,7 +124,9 @@ def test_retry_after() -> None:
 
 
 def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
-    client = LmlClient(lml_settings(base_url="http://127.0.0.1:9", api_key=None, rate_per_min=60, concurrency=1))
+    client = LmlClient(
+        lml_settings(base_url="http://127.0.0.1:9", api_key=None, rate_per_min=60, concurrency=1)
+    )
     first = [client.backoff(1) for _ in range(50)]
     third = [client.backoff(3) for _ in range(50)]
     assert all(0.5 <= d <= 1.0 for d in first)
@@ -115,6 +149,6 @@ def test_pacer_spaces_sends_evenly() -> None:
         return sorted(stamps)
 
     stamps = asyncio.run(go())
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.045  # no burst, even under 20 concurrent callers
     assert stamps[-1] - stamps[0] == pytest.approx(19 * 0.05, abs=0.1)

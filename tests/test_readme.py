@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_readme_help_blocks_match_the_code() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "readme_help.py"), "--check"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
 

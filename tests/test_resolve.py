@@ -3,6 +3,7 @@ simulator on 127.0.0.1, and the real command in a subprocess."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -50,7 +51,11 @@ def sim() -> Iterator[RunningSimulator]:
 
 
 def env_for(db: WxycDb, sim: RunningSimulator | None, cache: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "LML_", "LIBRARY_METADATA", "DATABASE_URL"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DB_", "LML_", "LIBRARY_METADATA", "DATABASE_URL"))
+    }
     env.update(db.env())
     env["ARTWORK_BACKFILL_CACHE"] = str(cache)
     if sim is not None:
@@ -59,14 +64,22 @@ def env_for(db: WxycDb, sim: RunningSimulator | None, cache: Path, **extra: str)
     return env
 
 
-def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "artwork_backfill", *args],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
-def resolve_json(db: WxycDb, sim: RunningSimulator, cache: Path, *args: str, **extra: str) -> dict[str, object]:
+def resolve_json(
+    db: WxycDb, sim: RunningSimulator, cache: Path, *args: str, **extra: str
+) -> dict[str, object]:
     done = run(["resolve", "--json", *FAST, *args], env_for(db, sim, cache, **extra))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -77,7 +90,9 @@ def non_transient(key_id: str) -> bool:
     return CATALOG.keys[key_id].scenario not in TRANSIENT_SCENARIOS
 
 
-def test_bulk_run_asks_each_key_once_and_never_a_protected_row(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+def test_bulk_run_asks_each_key_once_and_never_a_protected_row(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
     cache_path = tmp_path / "c.duckdb"
     out = resolve_json(db, sim, cache_path)
     assert set(out) >= {"run_id", "candidates", "keys", "requests", "final", "transient"}
@@ -112,8 +127,18 @@ def test_bulk_run_asks_each_key_once_and_never_a_protected_row(db: WxycDb, sim: 
 
 
 def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
-    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0, api_key="sim-key-9f8e7d")) as sim:
-        out = resolve_json(db, sim, tmp_path / "c.duckdb", "--no-bulk", "--limit", "25", LML_API_KEY="sim-key-9f8e7d")
+    with start_simulator(
+        CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0, api_key="sim-key-9f8e7d")
+    ) as sim:
+        out = resolve_json(
+            db,
+            sim,
+            tmp_path / "c.duckdb",
+            "--no-bulk",
+            "--limit",
+            "25",
+            LML_API_KEY="sim-key-9f8e7d",
+        )
         stats = sim.stats()
     assert out["requests"] == stats.requests.get("lookup", 0) >= 25
     assert stats.requests.get("bulk", 0) == 0
@@ -130,7 +155,9 @@ def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
 
 
 def test_feb_lml_without_bulk_falls_back_to_single(db: WxycDb, tmp_path: Path) -> None:
-    with start_simulator(CATALOG, SimulatorConfig(generation="feb", latency_ms=1, jitter_ms=0)) as sim:
+    with start_simulator(
+        CATALOG, SimulatorConfig(generation="feb", latency_ms=1, jitter_ms=0)
+    ) as sim:
         out = resolve_json(db, sim, tmp_path / "c.duckdb")
         stats = sim.stats()
     assert out["bulk_unavailable"] is True
@@ -144,13 +171,23 @@ def test_feb_lml_without_bulk_falls_back_to_single(db: WxycDb, tmp_path: Path) -
 
 def test_pacing_never_exceeds_the_rate(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
     done = run(
-        ["resolve", "--json", "--no-bulk", "--rate-per-min", "600", "--limit", "30", "--concurrency", "4"],
+        [
+            "resolve",
+            "--json",
+            "--no-bulk",
+            "--rate-per-min",
+            "600",
+            "--limit",
+            "30",
+            "--concurrency",
+            "4",
+        ],
         env_for(db, sim, tmp_path / "c.duckdb"),
     )
     assert done.returncode == 0, done.stderr
     arrivals = sorted(sim.stats().arrival_times("lookup"))
     assert len(arrivals) >= 30
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     # even spacing (0.1 s at 600/min), no bursts; arrival times carry the network's jitter
     # (the first request also opens its connection), so allow a little on single gaps
     assert min(gaps) > 0.05
@@ -164,10 +201,25 @@ def test_pacing_never_exceeds_the_rate(db: WxycDb, sim: RunningSimulator, tmp_pa
 def test_transient_answers_are_cached_but_never_a_no_match(db: WxycDb, tmp_path: Path) -> None:
     config = SimulatorConfig(latency_ms=1, jitter_ms=0)
     with start_simulator(CATALOG, config) as sim:
-        sim.set_faults(rate_500=0.08, rate_503=0.04, rate_reset=0.04, rate_malformed=0.04, rate_hang=0.03,
-                       hang_seconds=3.0, seed=5)
-        out = resolve_json(db, sim, tmp_path / "c.duckdb", "--no-bulk", "--max-attempts", "2",
-                           "--request-timeout", "1")
+        sim.set_faults(
+            rate_500=0.08,
+            rate_503=0.04,
+            rate_reset=0.04,
+            rate_malformed=0.04,
+            rate_hang=0.03,
+            hang_seconds=3.0,
+            seed=5,
+        )
+        out = resolve_json(
+            db,
+            sim,
+            tmp_path / "c.duckdb",
+            "--no-bulk",
+            "--max-attempts",
+            "2",
+            "--request-timeout",
+            "1",
+        )
         faults = sim.stats().faults
     assert sum(faults.values()) > 5
     assert out["transient"] > 0
@@ -190,12 +242,24 @@ def test_transient_answers_are_cached_but_never_a_no_match(db: WxycDb, tmp_path:
     assert answers["attempt"].max() == 2
 
 
-def test_kill_9_then_resume_asks_no_finished_key_again(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+def test_kill_9_then_resume_asks_no_finished_key_again(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
     cache_path = tmp_path / "c.duckdb"
     env = env_for(db, sim, cache_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "artwork_backfill", "resolve", "--no-bulk", "--rate-per-min", "1200"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "artwork_backfill",
+            "resolve",
+            "--no-bulk",
+            "--rate-per-min",
+            "1200",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60
@@ -217,7 +281,9 @@ def test_kill_9_then_resume_asks_no_finished_key_again(db: WxycDb, sim: RunningS
 
 
 @pytest.mark.parametrize(("sent_key", "status"), [(None, "401"), ("wrong-key-0a1b2c", "403")])
-def test_auth_failure_stops_at_once(db: WxycDb, tmp_path: Path, sent_key: str | None, status: str) -> None:
+def test_auth_failure_stops_at_once(
+    db: WxycDb, tmp_path: Path, sent_key: str | None, status: str
+) -> None:
     with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, api_key="right-key-3c4d5e")) as sim:
         extra = {"LML_API_KEY": sent_key} if sent_key else {}
         started = time.monotonic()
@@ -233,7 +299,9 @@ def test_auth_failure_stops_at_once(db: WxycDb, tmp_path: Path, sent_key: str | 
         assert sent_key not in done.stderr + done.stdout
 
 
-def test_cache_refuses_a_different_database(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+def test_cache_refuses_a_different_database(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
     cache_path = tmp_path / "c.duckdb"
     resolve_json(db, sim, cache_path, "--limit", "3")
     other = WxycDb(server=db.server, name=db.name + "_other")
@@ -247,7 +315,9 @@ def test_cache_refuses_a_different_database(db: WxycDb, sim: RunningSimulator, t
     assert done.returncode == 1 and "was made from" in done.stderr
 
 
-def test_only_discogs_artists_limit_and_parquet(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+def test_only_discogs_artists_limit_and_parquet(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
     cache_path = tmp_path / "c.duckdb"
     out = resolve_json(db, sim, cache_path, "--only-discogs-artists", "--limit", "7")
     discogs_rows = {i for i in EXPECTED_ROWS if CATALOG.row(i).discogs_artist_id is not None}
@@ -261,7 +331,9 @@ def test_only_discogs_artists_limit_and_parquet(db: WxycDb, sim: RunningSimulato
     assert pl.read_parquet(tmp_path / "answers.parquet").height == out["answers"]
 
 
-def test_setting_errors_are_one_line_and_never_show_secrets(db: WxycDb, sim: RunningSimulator, tmp_path: Path) -> None:
+def test_setting_errors_are_one_line_and_never_show_secrets(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
     cache_path = tmp_path / "c.duckdb"
     env = env_for(db, sim, cache_path)
     password = env["DB_PASSWORD"]
