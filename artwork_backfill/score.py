@@ -20,6 +20,25 @@ normalisation, numbers and roman numerals included; a valid https Discogs image 
 
 Every candidate in `results` is considered, not only `results[0]`: LML picks artwork per
 library row, so our row may be at `results[1]` behind another album.
+
+Decisions worth knowing:
+
+* Structural doubts (not `direct`, row-less, another library row, a corrected artist that is
+  not the row's) each allow REVIEW at best; with a weak title or artist match they REJECT.
+  `compilation`, `song_as_artist`, `none` and a missing `search_type` always REJECT.
+* LML's `artwork.confidence` below 0.8 is a warning. It compares raw strings of the same
+  library row, so it is low exactly where the normaliser already reconciled a spelling
+  (mojibake, diacritics, "The", "(2)", V/A): with a near-exact normalised match it is only
+  reported, otherwise it holds the row at REVIEW.
+* A key's own row outranks a sibling row, which outranks row-less and other rows. Two
+  acceptable candidates of the best rank with different covers are ambiguous (REVIEW). A
+  sibling's cover when the row's own result offers another cover is a conflict (REVIEW).
+* Edition notes (Deluxe, Remastered, a year, EP) weigh `note_weight`; other notes (Live,
+  Remixes) hold HIGH back; numbers must agree (in titles, in both sides' notes, and bracketed
+  years when both sides have one).
+* The speed: normalisations, comparisons and URL checks are cached per string; results of
+  other rows are not scored once the key's own rows give an acceptable cover (they could
+  not change the verdict).
 """
 
 from __future__ import annotations

@@ -71,6 +71,16 @@ def test_clean_whitespace() -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [*CORPUS, "a\u00a0b", "a\u2003 b", "x\u200dy", "tab\there", " lead", "trail ", "two  spaces"],
+)
+def test_clean_whitespace_fast_path_is_exact(text: str) -> None:
+    """The shortcut for already-clean text returns what the substitutions would."""
+    slow = re.sub(r"\s+", " ", re.sub(r"[\x00-\x1f\x7f]", " ", text)).strip() if text else ""
+    assert clean_whitespace(text) == slow
+
+
+@pytest.mark.parametrize(
     ("a", "b"),
     [
         ("Dots and Loops", "dots  and loops "),
