@@ -261,7 +261,7 @@ REASONS: dict[str, str] = {
     "discogs_artist_suffix": "Discogs' artist carries a disambiguation suffix such as (2)",
     "mojibake_repaired": "the row's text was repaired from mojibake before comparing",
     # other LML signals
-    "corrected_artist": "LML corrected the typed artist; the row's artist matches the corrected one",
+    "corrected_artist": "LML corrected the typed artist; the row's artist is the corrected one",
     "corrected_artist_mismatch": "LML corrected the artist to a name that is not the row's artist",
     "low_lml_confidence": "LML's own artwork confidence is below the floor",
     "degraded": "LML dropped its enrichment tail (degraded); the artwork itself is complete",
