@@ -1260,7 +1260,7 @@ class _Generator:
             if len(album.rows) > 1 and r.random() < 0.5:
                 album.scenario = Scenario.DIRECT_DUPLICATE_ROW
                 continue
-            if album.twin is not None and r.random() < 0.4:
+            if self._eligible(album, Scenario.AMBIGUOUS_TWO_COVERS) and r.random() < 0.4:
                 album.scenario = Scenario.AMBIGUOUS_TWO_COVERS
                 continue
             while True:
@@ -1279,7 +1279,8 @@ class _Generator:
         if scenario in _NEEDS_SIBLING_ROW:
             return len(self._sibling_albums(album, limit=1)) > 0
         if scenario is Scenario.AMBIGUOUS_TWO_COVERS:
-            return album.twin is not None
+            # the twin must be a real album with its own Discogs release (not a blank row)
+            return album.twin is not None and album.twin.special != "blank"
         if scenario is Scenario.CORRECTED_ARTIST:
             a = album.artist
             return (
