@@ -5,7 +5,7 @@ Plan, then execute (pip-tools style)
 ------------------------------------
 `plan_apply(table, decisions)` is pure: the `high` band, plus rows a reviewer accepted, minus
 rows a reviewer rejected, never a row whose URL is empty or fails
-`score.validate_artwork_url`. Each plan row carries the artist and title the row was resolved
+`score.cover_problems`. Each plan row carries the artist and title the row was resolved
 with, because the write is guarded by them.
 
 `run_apply(cache, db, plan, execute=...)` reads the rows' current state (one SELECT, also in a
@@ -99,7 +99,7 @@ from artwork_backfill.candidates import connect
 from artwork_backfill.config import APPLICATION_NAME, DbSettings
 from artwork_backfill.errors import ConfigError, UserError
 from artwork_backfill.logs import RunLog
-from artwork_backfill.score import Band, validate_artwork_url
+from artwork_backfill.score import Band, cover_problems
 
 if TYPE_CHECKING:
     from artwork_backfill.decisions import Decisions
@@ -212,19 +212,6 @@ class Plan:
         return len(self.rows)
 
 
-def url_problems(url: str | None, release_id: int | None) -> tuple[str, ...]:
-    """Why `url` must not be written (empty tuple: fine), by `score.validate_artwork_url`.
-
-    The match table carries the matched release id but not LML's release URL; like the
-    decisions check, the release URL is taken as Discogs' page of that id, so a missing or 0
-    release id (LML's synthetic streaming-only result) is refused.
-    """
-    release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
-    return validate_artwork_url(
-        url, release_id=release_id, release_url=release_url, artist_image_url=None
-    )
-
-
 def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
     """The rows to write: high band + accepted - rejected, with a valid URL each."""
     accepted = set(decisions.accepted) if decisions is not None else set()
@@ -239,8 +226,11 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
         "band",
         "artwork_url",
         "matched_release_id",
+        "reasons",
     ]
-    for library_id, artist, title, band, url, release_id in table.select(columns).iter_rows():
+    for library_id, artist, title, band, url, release_id, verdict_reasons in table.select(
+        columns
+    ).iter_rows():
         library_id = int(library_id)
         if library_id in rejected:
             if band == HIGH:
@@ -252,7 +242,7 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
             source = "accepted"
         else:
             continue
-        problems = url_problems(url, release_id)
+        problems = cover_problems(url, release_id, verdict_reasons)
         if problems:
             counts["invalid"] += 1
             for code in problems:

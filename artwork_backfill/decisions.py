@@ -29,7 +29,8 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.errors import UserError
-from artwork_backfill.report import DECISION_VALUES, cover_problems
+from artwork_backfill.report import DECISION_VALUES
+from artwork_backfill.score import cover_problems
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")
 _SHOWN = 5  # problems named in one message

@@ -35,7 +35,7 @@ from artwork_backfill.score import (
     REASONS,
     Band,
     Thresholds,
-    validate_artwork_url,
+    cover_problems,
 )
 
 BANDS: tuple[str, ...] = tuple(str(b) for b in Band)  # best first: high, review, reject, ...
@@ -63,13 +63,7 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 DECISION_VALUES: tuple[str, ...] = ("accept", "reject")
 
 _PLACEHOLDER_RE = re.compile(r"@(CSP|STYLE|SUMMARY|DATA|SCRIPT)@")
-HISTOGRAM_BIN_WIDTH = 10.0
-# Reason codes that condemn a cover itself. They depend on parts of LML's answer the match
-# table does not carry (artist_image_url, release_url), so `validate_artwork_url` on the
-# table's columns alone cannot see them.
-_UNWRITABLE_CODES = frozenset(
-    {"artist_photo", "label_image", "synthetic_release"}
-)  # scores are 0..100
+HISTOGRAM_BIN_WIDTH = 10.0  # scores are 0..100
 NO_VALUE = "-"
 
 
@@ -320,24 +314,6 @@ def build_report(
     return table, compute_stats(
         table, sample=sample, thresholds=thresholds, cache_info=cache_info(cache)
     )
-
-
-def cover_problems(url: str | None, release_id: int | None, reasons: str | None) -> list[str]:
-    """Why a row's cover may not be written even if a reviewer accepts it; empty = writable.
-
-    A reviewer may overrule the scorer's judgement of titles and rows, never the URL rules.
-    """
-    if not url:
-        return ["no cover to write"]
-    release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
-    problems = list(
-        validate_artwork_url(
-            url, release_id=release_id, release_url=release_url, artist_image_url=None
-        )
-    )
-    codes = {r.partition(":")[0] for r in (reasons or "").split(";") if r}
-    problems.extend(sorted((codes & _UNWRITABLE_CODES) - set(problems)))
-    return problems
 
 
 def blocked_rows(table: pl.DataFrame) -> dict[int, str]:

@@ -893,3 +893,28 @@ def _score_row(
             band = Band.REVIEW
             reasons.append("own_result_conflicts")
     return _verdict(row, band, [*reasons, *context], search_type, best)
+
+
+# Reason codes that make a cover unwritable whatever a reviewer says: the image is not this
+# release's cover. A reviewer may overrule the scorer's judgement of titles and rows, never these.
+UNWRITABLE_CODES = frozenset({"artist_photo", "label_image", "synthetic_release"})
+
+
+def cover_problems(url: str | None, release_id: int | None, reasons: str | None) -> list[str]:
+    """Why a match-table row's cover must not be written (empty list: writable).
+
+    The match table keeps the matched release id, not LML's release URL, so the release URL is
+    taken as Discogs' page of that id: a missing or 0 id (LML's synthetic streaming-only
+    result) is refused. `reasons` is the verdict's `;`-joined codes.
+    """
+    if not url:
+        return ["no_artwork_url"]
+    release_url = f"https://www.discogs.com/release/{release_id}" if release_id else None
+    problems = list(
+        validate_artwork_url(
+            url, release_id=release_id, release_url=release_url, artist_image_url=None
+        )
+    )
+    codes = {r.partition(":")[0] for r in (reasons or "").split(";") if r}
+    problems.extend(sorted((codes & UNWRITABLE_CODES) - set(problems)))
+    return problems

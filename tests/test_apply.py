@@ -316,7 +316,7 @@ def log_lines(text: str) -> list[dict[str, Any]]:
 
 
 def _table(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    base = {"artist_name": "A", "album_title": "T", "matched_release_id": 5}
+    base = {"artist_name": "A", "album_title": "T", "matched_release_id": 5, "reasons": ""}
     return pl.DataFrame(
         [{**base, **r} for r in rows],
         schema={
@@ -326,6 +326,7 @@ def _table(rows: list[dict[str, Any]]) -> pl.DataFrame:
             "band": pl.String,
             "artwork_url": pl.String,
             "matched_release_id": pl.Int64,
+            "reasons": pl.String,
         },
     )
 
@@ -361,14 +362,16 @@ def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url(
                 "matched_release_id": 0,
             },  # synthetic
             {"library_id": 12, "band": "reject", "artwork_url": good},
+            # a reviewer may overrule titles, never an image the scorer found is not a cover
+            {"library_id": 13, "band": "review", "artwork_url": good, "reasons": "artist_photo"},
         ]
     )
-    plan = plan_apply(table, _Decisions(accepted={3, 9}, rejected={2}))
+    plan = plan_apply(table, _Decisions(accepted={3, 9, 13}, rejected={2}))
     assert [(r.library_id, r.source, r.band) for r in plan.rows] == [
         (1, "high", "high"),
         (3, "accepted", "review"),
     ]
-    assert (plan.high, plan.accepted, plan.rejected, plan.invalid) == (1, 1, 1, 7)
+    assert (plan.high, plan.accepted, plan.rejected, plan.invalid) == (1, 1, 1, 8)
     for code in (
         "url_not_https",
         "spacer_gif",
@@ -376,6 +379,7 @@ def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url(
         "url_host",
         "no_artwork_url",
         "synthetic_release",
+        "artist_photo",
     ):
         assert plan.invalid_reasons.get(code), code
     assert [r.library_id for r in plan_apply(table, None).rows] == [1, 2]

@@ -272,7 +272,7 @@ def test_an_edited_artwork_url_is_a_changed_verdict(table: pl.DataFrame, tmp_pat
 
 @pytest.mark.parametrize(
     ("library_id", "why"),
-    [(3, "no cover to write"), (13, "no cover to write"), (7, "no cover to write")],
+    [(3, "no_artwork_url"), (13, "no_artwork_url"), (7, "no_artwork_url")],
 )
 def test_accepting_a_row_without_a_cover(
     table: pl.DataFrame, tmp_path: Path, library_id: int, why: str

@@ -380,11 +380,12 @@ def test_export_quotes_like_the_page(report: Report, tmp_path: Path) -> None:
 
 
 def test_blocked_rows_name_the_url_rules(report: Report) -> None:
-    from artwork_backfill.report import blocked_rows, cover_problems
+    from artwork_backfill.report import blocked_rows
+    from artwork_backfill.score import cover_problems
 
     table, _stats = report
     assert blocked_rows(table) == {}  # every cover in the scenario cache is a valid Discogs URL
-    assert cover_problems(None, None, "") == ["no cover to write"]
+    assert cover_problems(None, None, "") == ["no_artwork_url"]
     assert cover_problems("http://i.discogs.com/x.jpeg", 5, "") == ["url_not_https"]
     assert cover_problems("https://i.discogs.com/x.jpeg", 5, "artist_photo;rowless") == [
         "artist_photo"
