@@ -5,6 +5,7 @@ Pure over the cache: no network, no database. `report` shows it, `apply` writes 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from typing import Any
@@ -49,13 +50,25 @@ def verdict_id(library_id: int, band: str, artwork_url: str | None, response_id:
 
 def match_table(cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl.DataFrame:
     """Score every key of the current snapshot; one row per library row, sorted by library id."""
+    # Scoring builds many small objects that all live until the table is built: the cyclic
+    # garbage collector would rescan the parsed answer bodies again and again for nothing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _match_table(cache, thresholds)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _match_table(cache: Cache, thresholds: Thresholds) -> pl.DataFrame:
     candidates = cache.candidates()
     states = {row["key_id"]: row for row in cache.key_states().iter_rows(named=True)}
     by_key: dict[str, list[dict[str, Any]]] = {}
     for row in candidates.iter_rows(named=True):
         by_key.setdefault(row["key_id"], []).append(row)
 
-    columns: dict[str, list[Any]] = {name: [] for name in MATCH_SCHEMA}
+    records: list[tuple[Any, ...]] = []  # one tuple per row, in MATCH_SCHEMA's column order
     for key_id, rows in by_key.items():
         state = states.get(key_id)
         answer = _answer(key_id, state)
@@ -70,34 +83,35 @@ def match_table(cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl
             for r in rows
         ]
         verdicts = score_key(shelf, answer, thresholds)
+        if state:
+            response_id = state["response_id"]
+            answer_part = (state["classification"], state["reason"], state["endpoint"], response_id)
+        else:
+            response_id, answer_part = None, (None, None, None, None)
         for r, v in zip(rows, verdicts, strict=True):
-            response_id = state["response_id"] if state else None
             band = str(v.band)
-            values = {
-                "library_id": r["library_id"],
-                "legacy_release_id": r["legacy_release_id"],
-                "artist_name": r["artist_name"],
-                "album_title": r["album_title"],
-                "format_name": r["format_name"],
-                "key_id": key_id,
-                "band": band,
-                "score": float(v.score),
-                "reasons": ";".join(v.reasons),
-                "artwork_url": v.artwork_url,
-                "matched_artist": v.matched_artist,
-                "matched_album": v.matched_album,
-                "matched_release_id": v.matched_release_id,
-                "matched_library_item_id": v.matched_library_item_id,
-                "search_type": v.search_type,
-                "classification": state["classification"] if state else None,
-                "answer_reason": state["reason"] if state else None,
-                "endpoint": state["endpoint"] if state else None,
-                "response_id": response_id,
-                "verdict_id": verdict_id(r["library_id"], band, v.artwork_url, response_id),
-            }
-            for name, value in values.items():
-                columns[name].append(value)
-    return pl.DataFrame(columns, schema=MATCH_SCHEMA).sort("library_id")
+            records.append(
+                (
+                    r["library_id"],
+                    r["legacy_release_id"],
+                    r["artist_name"],
+                    r["album_title"],
+                    r["format_name"],
+                    key_id,
+                    band,
+                    float(v.score),
+                    ";".join(v.reasons),
+                    v.artwork_url,
+                    v.matched_artist,
+                    v.matched_album,
+                    v.matched_release_id,
+                    v.matched_library_item_id,
+                    v.search_type,
+                    *answer_part,
+                    verdict_id(r["library_id"], band, v.artwork_url, response_id),
+                )
+            )
+    return pl.DataFrame(records, schema=MATCH_SCHEMA, orient="row").sort("library_id")
 
 
 def _answer(key_id: str, state: dict[str, Any] | None) -> Answer | None:
