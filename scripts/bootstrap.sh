@@ -4,7 +4,8 @@ set -eu
 cd "$(dirname "$0")/.."
 if ! python3 -m uv --version >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check uv 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check --user uv
+    || python3 -m pip install -q --disable-pip-version-check --user uv 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --user --break-system-packages uv
 fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   pkgs=""
