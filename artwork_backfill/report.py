@@ -507,7 +507,7 @@ table.bands th:first-child { text-align:left; }
 .histogram { min-width: 320px; }
 .htitle { color:#4a5568; font-size:.85rem; }
 .hbar { display:flex; align-items:center; gap:6px; height:16px; }
-.hlabel { width:56px; text-align:right; font-size:.8rem; color:#4a5568; }
+.hlabel { width:64px; flex:none; white-space:nowrap; text-align:right; font-size:.8rem; color:#4a5568; }
 .hfill { background:#a0aec0; height:11px; display:inline-block; min-width:1px; max-width:240px; }
 .hcount { font-size:.8rem; }
 .controls { position: sticky; top:0; background:#fff; padding:.5rem 0; border-bottom:1px solid #e2e8f0;
