@@ -354,3 +354,43 @@ def test_setting_errors_are_one_line_and_never_show_secrets(
     assert done.returncode == 1 and "WXYC_SCHEMA_NAME" in done.stderr
     for out in (run(["resolve", "--help"], env_for(db, sim, cache_path)),):
         assert password not in out.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_answers(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path, sig: signal.Signals
+) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "artwork_backfill",
+            "resolve",
+            "--no-bulk",
+            "--rate-per-min",
+            "1200",
+        ],
+        env=env_for(db, sim, cache_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while sim.stats().requests.get("lookup", 0) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err + out
+    with Cache(cache_path, read_only=True) as cache:
+        runs = cache.runs("resolve")
+        assert runs["status"].to_list() == ["interrupted"]
+        asked = cache.response_count()
+    assert asked >= 25
+    # the re-run finishes what is left and asks no finished key again
+    before = dict(sim.stats().asks_single)
+    out2 = resolve_json(db, sim, cache_path, "--no-bulk")
+    after = sim.stats().asks_single
+    assert out2["final"] + out2["transient"] == len(EXPECTED_KEYS)
+    assert [k for k in before if non_transient(k) and after[k] > before[k]] == []
