@@ -299,21 +299,28 @@ class Cache:
 
     _DONE_SQL = """
         SELECT DISTINCT key_id FROM responses
-        WHERE classification IN ('match', 'no_match')
+        WHERE (classification = 'match' OR (classification = 'no_match' AND received_at >= ?))
           AND (endpoint = 'single' OR has_artwork OR NOT ?)
     """
 
-    def keys_to_ask(self, *, single_followup: bool, limit: int | None = None) -> list[LookupKey]:
+    def keys_to_ask(
+        self,
+        *,
+        single_followup: bool,
+        limit: int | None = None,
+        no_match_asked_before: datetime | None = None,
+    ) -> list[LookupKey]:
         """Keys of the current snapshot that have no final answer yet, never-asked first.
 
         With `single_followup`, a key whose only final answers came from bulk without any
         artwork is not done: single /lookup can still find it (row-less probe, live recheck).
+        With `no_match_asked_before`, a confirmed no-match received before that time is asked
+        again (LML's catalog and Discogs' cache grow); a match is never asked again.
         """
         sql = f"""
             WITH snap AS (SELECT DISTINCT key_id FROM candidates),
                  done AS ({self._DONE_SQL}),
-                 tried AS (SELECT key_id, count(*) AS n, bool_or(classification IN ('match','no_match')) AS any_final
-                           FROM responses GROUP BY key_id)
+                 tried AS (SELECT key_id, count(*) AS n FROM responses GROUP BY key_id)
             SELECT k.key_id, k.artist, k.album
             FROM keys k JOIN snap USING (key_id)
             LEFT JOIN done d USING (key_id)
@@ -323,7 +330,8 @@ class Cache:
         """
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        rows = self._all(sql, [single_followup])
+        cutoff = no_match_asked_before or datetime.fromtimestamp(0, tz=UTC)
+        rows = self._all(sql, [cutoff, single_followup])
         return [LookupKey(key_id=r[0], artist=r[1], album=r[2]) for r in rows]
 
     def bulk_final_keys(self) -> set[str]:

@@ -238,6 +238,14 @@ def resolve(
         bool,
         typer.Option("--only-discogs-artists", help="Only rows whose artist has a Discogs id."),
     ] = False,
+    recheck_no_match_days: Annotated[
+        float | None,
+        typer.Option(
+            "--recheck-no-match-days",
+            min=0,
+            help="Ask again about confirmed no-matches older than this many days (default: never).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Ask about at most N keys this run.")
     ] = None,
@@ -267,7 +275,12 @@ def resolve(
         _EXTRA_SECRETS.append(lml.api_key)
     with Cache(opts.cache) as cache:
         result = resolve_with_progress(
-            cache, db, lml, only_discogs_artists=only_discogs_artists, limit=limit
+            cache,
+            db,
+            lml,
+            only_discogs_artists=only_discogs_artists,
+            limit=limit,
+            recheck_no_match_days=recheck_no_match_days,
         )
     if as_json:
         emit_json(result.to_json())
@@ -309,6 +322,7 @@ def resolve_with_progress(
     *,
     only_discogs_artists: bool = False,
     limit: int | None = None,
+    recheck_no_match_days: float | None = None,
 ) -> ResolveResult:
     """Run resolve with a progress bar (keys done, requests, rate, ETA) on stderr."""
     progress = Progress(
@@ -350,6 +364,7 @@ def resolve_with_progress(
             lml,
             only_discogs_artists=only_discogs_artists,
             limit=limit,
+            recheck_no_match_days=recheck_no_match_days,
             progress=on_progress,
             on_start=on_start,
         )

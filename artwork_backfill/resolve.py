@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from artwork_backfill.cache import Cache
@@ -47,6 +48,7 @@ def run_resolve(
     *,
     only_discogs_artists: bool = False,
     limit: int | None = None,
+    recheck_no_match_days: float | None = None,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int, int], None] | None = None,
 ) -> ResolveResult:
@@ -60,11 +62,19 @@ def run_resolve(
         "concurrency": lml.concurrency,
         "only_discogs_artists": only_discogs_artists,
         "limit": limit,
+        "recheck_no_match_days": recheck_no_match_days,
         "database": db.display,
     }
     run_id = cache.start_run("resolve", settings)
     cache.replace_candidates(run_id, rows, keys)
-    to_ask = cache.keys_to_ask(single_followup=lml.single_followup, limit=limit)
+    cutoff = (
+        datetime.now(UTC) - timedelta(days=recheck_no_match_days)
+        if recheck_no_match_days is not None
+        else None
+    )
+    to_ask = cache.keys_to_ask(
+        single_followup=lml.single_followup, limit=limit, no_match_asked_before=cutoff
+    )
     single_only = cache.bulk_final_keys() & {k.key_id for k in to_ask}
     if on_start:
         on_start(len(rows), len(keys), len(to_ask))

@@ -163,3 +163,25 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
         holder.kill()
         holder.wait(timeout=10)
     assert duckdb.__version__
+
+
+def test_old_no_matches_are_asked_again_only_when_asked_to(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        old = time.time() - 40 * 86400
+        cache.append_answers(
+            run,
+            [
+                Answer("k1", "single", 200, C.NO_MATCH, "empty", {"results": []}, 1, 5.0, old, old),
+                Answer("k2", "single", 200, C.MATCH, "results", {"results": []}, 1, 5.0, old, old),
+                ans("k3", C.NO_MATCH),  # recent
+            ],
+        )
+        assert cache.keys_to_ask(single_followup=True) == []
+        cutoff = datetime.now(UTC) - timedelta(days=30)
+        again = cache.keys_to_ask(single_followup=True, no_match_asked_before=cutoff)
+        assert [k.key_id for k in again] == ["k1"]  # a match is never asked again
