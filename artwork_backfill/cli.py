@@ -228,6 +228,14 @@ def resolve(
     max_attempts: Annotated[
         int, typer.Option("--max-attempts", help="Tries per key and run for transient failures.")
     ] = 4,
+    max_consecutive_failures: Annotated[
+        int,
+        typer.Option(
+            "--max-consecutive-failures",
+            min=1,
+            help="Stop when this many HTTP requests in a row fail (LML down or failing).",
+        ),
+    ] = 20,
     request_timeout: Annotated[
         float,
         typer.Option(
@@ -269,6 +277,7 @@ def resolve(
         use_bulk=bulk,
         single_followup=single_followup,
         max_attempts=max_attempts,
+        max_consecutive_failures=max_consecutive_failures,
         timeout_s=request_timeout,
     )
     if lml.api_key:

@@ -119,6 +119,7 @@ class LmlSettings:
     budget_ms: int = 28_000  # X-Caller-Budget-Ms, as WXYC's class-5 callers send it
     timeout_s: float = 29.0  # client timeout for one /lookup (class-5 policy)
     max_attempts: int = 4  # per key and run, for transient failures
+    max_consecutive_failures: int = 20  # HTTP failures in a row that stop the run
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     bulk_size: int = 100

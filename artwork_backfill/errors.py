@@ -29,3 +29,7 @@ class CacheMismatchError(UserError):
 
 class LmlAuthError(UserError):
     """LML answered 401/403: every further request would fail the same way."""
+
+
+class LmlUnavailableError(UserError):
+    """Too many HTTP requests in a row failed (unreachable, 5xx, timeouts): stop asking."""

@@ -23,7 +23,7 @@ import httpx
 
 from artwork_backfill import __version__
 from artwork_backfill.config import CALLER_REASON, LmlSettings
-from artwork_backfill.errors import LmlAuthError
+from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
 from artwork_backfill.model import Answer, Classification, LookupKey, body_has_artwork
 
 T = Classification
@@ -151,6 +151,7 @@ class LmlClient:
         self._bulk_available = settings.use_bulk
         self._rng = random.Random()
         self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._consecutive_failures = 0
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -338,7 +339,10 @@ class LmlClient:
             return
 
         answers: list[Answer] = []
-        if failure is not None or (status is not None and (status >= 500 or status == 429)):
+        http_failed = failure is not None or (
+            status is not None and (status >= 500 or status == 429)
+        )
+        if http_failed:
             reason = failure or f"http_{status}"
             body = None if response is None else _error_excerpt(response)
             answers = [answer(k, T.TRANSIENT, reason, body) for k in unit.keys]
@@ -375,6 +379,16 @@ class LmlClient:
                         cls, reason, body = T.TRANSIENT, "bulk_item_missing", None
                     answers.append(answer(k, cls, reason, body))
 
+        self._consecutive_failures = self._consecutive_failures + 1 if http_failed else 0
+        if self._consecutive_failures >= self.settings.max_consecutive_failures:
+            # Like WXYC's client breaker: an LML that is down or failing every request is not
+            # helped by more requests. Keep what came back, then stop the run.
+            await asyncio.get_running_loop().run_in_executor(self._writer, sink, answers, [])
+            raise LmlUnavailableError(
+                f"LML failed {self._consecutive_failures} requests in a row "
+                f"(last: {answers[0].reason}) at {self.settings.display}: stopped; every answer "
+                "so far is saved, run resolve again when LML is healthy"
+            )
         self.stats.answers += len(answers)
         retry: list[LookupKey] = []
         finished: list[str] = []

@@ -12,7 +12,7 @@ from typing import Any
 from artwork_backfill.cache import Cache
 from artwork_backfill.candidates import export_candidates, keys_of
 from artwork_backfill.config import DbSettings, LmlSettings
-from artwork_backfill.errors import LmlAuthError
+from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
 from artwork_backfill.lml import LmlClient
 from artwork_backfill.model import Answer
 
@@ -99,6 +99,9 @@ def run_resolve(
         status = "interrupted"
     except LmlAuthError:
         cache.finish_run(run_id, "auth_failed", {"requests": client.stats.requests})
+        raise
+    except LmlUnavailableError:
+        cache.finish_run(run_id, "lml_unavailable", {"requests": client.stats.requests})
         raise
     except BaseException:
         cache.finish_run(run_id, "failed", {"requests": client.stats.requests})

@@ -394,3 +394,35 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_answers(
     after = sim.stats().asks_single
     assert out2["final"] + out2["transient"] == len(EXPECTED_KEYS)
     assert [k for k in before if non_transient(k) and after[k] > before[k]] == []
+
+
+def test_an_lml_that_fails_every_request_stops_the_run(db: WxycDb, tmp_path: Path) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, force_status=503)) as sim:
+        started = time.monotonic()
+        done = run(
+            ["resolve", "--no-bulk", *FAST, "--max-consecutive-failures", "6"],
+            env_for(db, sim, cache_path),
+            timeout=60,
+        )
+        requests = sim.stats().requests.get("lookup", 0)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "6 requests in a row" in done.stderr and "http_503" in done.stderr
+    assert 6 <= requests <= 6 + 4  # the ones already in flight may still finish
+    assert time.monotonic() - started < 30
+    with Cache(cache_path, read_only=True) as cache:
+        answers = cache.responses()
+        assert set(answers["classification"]) == {"transient"}  # kept, never a no-match
+        assert cache.runs("resolve")["status"].to_list() == ["lml_unavailable"]
+
+
+def test_an_unreachable_lml_is_a_clear_error(db: WxycDb, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = env_for(db, None, tmp_path / "c.duckdb", LIBRARY_METADATA_URL=f"http://127.0.0.1:{port}")
+    done = run(["resolve", *FAST, "--max-consecutive-failures", "3"], env, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "in a row" in done.stderr and "connection_error" in done.stderr
