@@ -58,6 +58,11 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 f"schema {db.schema!r} has no library/artists/format tables in {db.display}: "
                 "check WXYC_SCHEMA_NAME"
             ) from None
+        except psycopg.Error as exc:  # permissions, a lost connection, a statement timeout ...
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"reading the candidates from {db.display} failed: {db.redact(first)}"
+            ) from None
     out: list[CandidateRow] = []
     for library_id, legacy_id, artist, title, fmt, has_discogs in rows:
         artist_clean, title_clean = clean_whitespace(artist), clean_whitespace(title)

@@ -426,3 +426,15 @@ def test_an_unreachable_lml_is_a_clear_error(db: WxycDb, tmp_path: Path) -> None
     done = run(["resolve", *FAST, "--max-consecutive-failures", "3"], env, timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "in a row" in done.stderr and "connection_error" in done.stderr
+
+
+def test_a_database_error_while_exporting_is_one_line(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    with db.connect(autocommit=True) as conn:
+        conn.execute("CREATE ROLE reader LOGIN PASSWORD 'reader-pw-77'")
+    env = env_for(db, sim, tmp_path / "c.duckdb", DB_USERNAME="reader", DB_PASSWORD="reader-pw-77")
+    done = run(["resolve", *FAST], env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "permission denied" in done.stderr and "reader-pw-77" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
