@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -465,6 +466,10 @@ def run(argv: list[str]) -> int:
             "interrupted: everything answered so far is saved; run the command again to continue"
         )
         return ExitStatus.INTERRUPTED
+    except psycopg.Error as exc:  # the database refused: permissions, timeouts, a lost server
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        stderr.print(f"error: database: {_redact(first)}", markup=False)
+        return ExitStatus.ERROR
     except Exception as exc:  # a bug: say what, never a secret
         stderr.print(f"error: unexpected {type(exc).__name__}: {_redact(str(exc))}", markup=False)
         if os.environ.get("ARTWORK_BACKFILL_DEBUG"):
