@@ -14,6 +14,7 @@ import concurrent.futures
 import email.utils
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -138,7 +139,66 @@ class ResolveStats:
 
 
 AnswerSink = Callable[[list[Answer], list[str]], None]
-"""Called after each HTTP request with its answers and the keys it finished for this run."""
+"""Stores answers (and counts the keys they finished); called from the writer thread."""
+
+
+class GroupWriter:
+    """Stores answers in one writer thread, with group commit.
+
+    A worker hands over its request's answers and waits until they are stored before it
+    takes more work, so a kill -9 loses at most the requests in flight. Answers that arrive
+    while a write is running are stored together in the next one: one transaction (one
+    INSERT) for all of them, never one per row, and the event loop keeps pacing meanwhile.
+    """
+
+    def __init__(self, sink: AnswerSink) -> None:
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._pending: list[tuple[list[Answer], list[str], asyncio.Future[None]]] = []
+        self._draining = False
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="cache-writer"
+        )
+        self.writes = 0  # transactions, for the benchmarks
+
+    async def write(self, answers: list[Answer], done: list[str]) -> None:
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            self._pending.append((answers, done, stored))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._executor.submit(self._drain, loop)
+        await stored
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._draining = False
+                    return
+            error: BaseException | None = None
+            try:
+                self._sink([a for b in batch for a in b[0]], [k for b in batch for k in b[1]])
+                self.writes += 1
+            except BaseException as exc:  # reported to every waiting worker
+                error = exc
+            for _, _, stored in batch:
+                loop.call_soon_threadsafe(_settle, stored, error)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the worker was cancelled meanwhile
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 class LmlClient:
@@ -150,7 +210,7 @@ class LmlClient:
         self.stats = ResolveStats()
         self._bulk_available = settings.use_bulk
         self._rng = random.Random()
-        self._writer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._writer: GroupWriter | None = None
         self._consecutive_failures = 0
 
     def _headers(self) -> dict[str, str]:
@@ -210,9 +270,7 @@ class LmlClient:
         if outstanding == 0:
             return self.stats
 
-        self._writer = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="cache-writer"
-        )
+        self._writer = GroupWriter(sink)
         async with httpx.AsyncClient(
             base_url=s.base_url,
             headers=self._headers(),
@@ -247,7 +305,7 @@ class LmlClient:
                 for w in workers:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-                self._writer.shutdown(wait=True)
+                self._writer.close()
         if fatal:
             raise fatal[0]
         return self.stats
@@ -383,7 +441,8 @@ class LmlClient:
         if self._consecutive_failures >= self.settings.max_consecutive_failures:
             # Like WXYC's client breaker: an LML that is down or failing every request is not
             # helped by more requests. Keep what came back, then stop the run.
-            await asyncio.get_running_loop().run_in_executor(self._writer, sink, answers, [])
+            assert self._writer is not None
+            await self._writer.write(answers, [])
             raise LmlUnavailableError(
                 f"LML failed {self._consecutive_failures} requests in a row "
                 f"(last: {answers[0].reason}) at {self.settings.display}: stopped; every answer "
@@ -406,7 +465,8 @@ class LmlClient:
                 finished.append(k.key_id)
         # Store before this worker takes more work (a kill -9 loses only what is in flight), in
         # the writer thread so the event loop keeps pacing the other workers meanwhile.
-        await asyncio.get_running_loop().run_in_executor(self._writer, sink, answers, finished)
+        assert self._writer is not None
+        await self._writer.write(answers, finished)
         if retry:
             self.stats.retries += len(retry)
             delay = self.backoff(unit.attempt, retry_after)

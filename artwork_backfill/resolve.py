@@ -32,6 +32,7 @@ class ResolveResult:
     transient: int  # keys asked but still without a final answer (transient or error)
     not_asked: int  # keys never asked yet (e.g. held back by --limit)
     answers: int  # answers stored this run
+    answer_batches: int = 0  # transactions that stored them (group commit: several requests each)
     bulk_unavailable: bool = False
     elapsed_s: float = 0.0
     requests_per_min: float = 0.0
@@ -82,11 +83,13 @@ def run_resolve(
     client = LmlClient(lml)
     finished = 0
     stored = 0
+    batches = 0
 
     def sink(answers: list[Answer], done: list[str]) -> None:
-        nonlocal finished, stored
+        nonlocal finished, stored, batches
         cache.append_answers(run_id, answers)
         stored += len(answers)
+        batches += 1
         finished += len(done)
         if progress:
             progress(finished, len(to_ask), client.stats.requests)
@@ -109,6 +112,7 @@ def run_resolve(
     elapsed = time.monotonic() - started
     result = summarize(cache, run_id, status, asked=len(to_ask), requests=client.stats.requests)
     result.answers = stored
+    result.answer_batches = batches
     result.bulk_unavailable = client.stats.bulk_unavailable
     result.elapsed_s = round(elapsed, 3)
     result.requests_per_min = round(client.stats.requests / elapsed * 60, 2) if elapsed > 0 else 0.0

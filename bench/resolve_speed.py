@@ -126,6 +126,7 @@ def main() -> None:
                 "candidates": r.candidates,
                 "requests": r.requests,
                 "answers": r.answers,
+                "answer_transactions": r.answer_batches,
                 "wall_s": wall,
                 "keys_per_s": r.keys / wall,
                 "cpu_s": spent,
