@@ -152,3 +152,30 @@ def test_pacer_spaces_sends_evenly() -> None:
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.045  # no burst, even under 20 concurrent callers
     assert stamps[-1] - stamps[0] == pytest.approx(19 * 0.05, abs=0.1)
+
+
+def test_group_writer_coalesces_concurrent_writes_and_reports_failures() -> None:
+    from artwork_backfill.lml import GroupWriter
+
+    calls: list[int] = []
+
+    def slow_sink(answers: list[object], done: list[str]) -> None:
+        time.sleep(0.05)
+        calls.append(len(answers))
+
+    async def go(writer: GroupWriter) -> None:
+        await asyncio.gather(*(writer.write([object()], [f"k{i}"]) for i in range(10)))  # type: ignore[list-item]
+
+    writer = GroupWriter(slow_sink)  # type: ignore[arg-type]
+    asyncio.run(go(writer))
+    writer.close()
+    assert sum(calls) == 10  # every answer stored ...
+    assert len(calls) < 10  # ... in fewer transactions than requests (group commit)
+
+    def failing_sink(answers: list[object], done: list[str]) -> None:
+        raise OSError("disk full")
+
+    writer = GroupWriter(failing_sink)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="disk full"):
+        asyncio.run(go(writer))
+    writer.close()
