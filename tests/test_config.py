@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from artwork_backfill.config import db_settings, lml_settings, validate_schema_name
 from artwork_backfill.errors import ConfigError
+
+PASSWORD = f"pw-{secrets.token_hex(6)}"  # a throwaway secret for these tests
 
 
 def make(**kw: str | None) -> object:
@@ -15,7 +19,7 @@ def make(**kw: str | None) -> object:
         port=None,
         name="wxyc",
         user="u",
-        password="s3cret-pw",
+        password=PASSWORD,
         schema=None,
     )
     base.update(kw)
@@ -31,7 +35,7 @@ def test_wxyc_variables_and_defaults() -> None:
         "u",
         "wxyc_schema",
     )
-    assert "s3cret-pw" not in repr(s) and "s3cret-pw" not in s.display
+    assert PASSWORD not in repr(s) and PASSWORD not in s.display
     assert s.identity == "db:5432/wxyc/wxyc_schema"
     assert "application_name=wxyc-artwork-backfill" in s.conninfo
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -35,6 +36,10 @@ EXPECTED_ROWS = {
 }
 EXPECTED_KEYS = {CATALOG.row(i).key_id for i in EXPECTED_ROWS}
 FAST = ["--rate-per-min", "6000"]
+# throwaway keys for the simulator, made per test run
+SIM_KEY, RIGHT_KEY, WRONG_KEY = (
+    f"{name}-{secrets.token_hex(6)}" for name in ("sim", "right", "wrong")
+)
 
 
 @pytest.fixture
@@ -128,7 +133,7 @@ def test_bulk_run_asks_each_key_once_and_never_a_protected_row(
 
 def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
     with start_simulator(
-        CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0, api_key="sim-key-9f8e7d")
+        CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0, api_key=SIM_KEY)
     ) as sim:
         out = resolve_json(
             db,
@@ -137,7 +142,7 @@ def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
             "--no-bulk",
             "--limit",
             "25",
-            LML_API_KEY="sim-key-9f8e7d",
+            LML_API_KEY=SIM_KEY,
         )
         stats = sim.stats()
     assert out["requests"] == stats.requests.get("lookup", 0) >= 25
@@ -147,11 +152,11 @@ def test_single_path_headers_and_body(db: WxycDb, tmp_path: Path) -> None:
         assert headers["x-caller-class"] == "5"
         assert headers["x-caller-reason"] == "library-artwork-backfill"
         assert int(headers["x-caller-budget-ms"]) > 0
-        assert headers["authorization"] == "Bearer sim-key-9f8e7d"
+        assert headers["authorization"] == f"Bearer {SIM_KEY}"
     for flag in ("song", "warm_cache", "skip_cache"):
         assert stats.flags.get(flag, 0) == 0
     raw = (tmp_path / "c.duckdb").read_bytes()
-    assert b"sim-key-9f8e7d" not in raw
+    assert SIM_KEY.encode() not in raw
 
 
 def test_feb_lml_without_bulk_falls_back_to_single(db: WxycDb, tmp_path: Path) -> None:
@@ -280,11 +285,11 @@ def test_kill_9_then_resume_asks_no_finished_key_again(
     assert set(after) == EXPECTED_KEYS
 
 
-@pytest.mark.parametrize(("sent_key", "status"), [(None, "401"), ("wrong-key-0a1b2c", "403")])
+@pytest.mark.parametrize(("sent_key", "status"), [(None, "401"), (WRONG_KEY, "403")])
 def test_auth_failure_stops_at_once(
     db: WxycDb, tmp_path: Path, sent_key: str | None, status: str
 ) -> None:
-    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, api_key="right-key-3c4d5e")) as sim:
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, api_key=RIGHT_KEY)) as sim:
         extra = {"LML_API_KEY": sent_key} if sent_key else {}
         started = time.monotonic()
         done = run(["resolve", *FAST], env_for(db, sim, tmp_path / "c.duckdb", **extra), timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -76,6 +77,8 @@ AUG_ITEM_KEYS = {
 }
 CACHE_STATS_KEYS = {"memory_hits", "pg_hits", "pg_misses", "api_calls", "pg_time_ms", "api_time_ms"}
 _NUMBERS_RE = re.compile(r"\b(\d+|[IVX]+)\b")
+
+SIM_KEY = f"sim-{secrets.token_hex(6)}"  # a throwaway bearer key for these tests
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,7 +700,9 @@ def test_bulk_item_errors(catalog: Catalog, client: httpx.Client) -> None:
 
 
 def test_feb_generation_is_the_older_contract(catalog: Catalog, client: httpx.Client) -> None:
-    with start_simulator(catalog, SimulatorConfig(generation="feb", api_key="ignored")) as sim:
+    with start_simulator(
+        catalog, SimulatorConfig(generation="feb", api_key=secrets.token_hex(6))
+    ) as sim:
         assert (
             client.post(sim.url + BULK, json={"items": [{"artist": "a", "album": "b"}]}).status_code
             == 404
@@ -735,7 +740,7 @@ def test_feb_generation_is_the_older_contract(catalog: Catalog, client: httpx.Cl
 
 def test_bearer_auth(catalog: Catalog, client: httpx.Client) -> None:
     truth = first(catalog, Scenario.DIRECT_EXACT)
-    with start_simulator(catalog, SimulatorConfig(api_key="s3cret-key")) as sim:
+    with start_simulator(catalog, SimulatorConfig(api_key=SIM_KEY)) as sim:
         url = sim.url + LOOKUP
         r = client.post(url, json=body_for(truth))
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
@@ -747,20 +752,20 @@ def test_bearer_auth(catalog: Catalog, client: httpx.Client) -> None:
         )
         assert (
             client.post(
-                url, json=body_for(truth), headers={"Authorization": "Basic s3cret-key"}
+                url, json=body_for(truth), headers={"Authorization": f"Basic {SIM_KEY}"}
             ).status_code
             == 403
         )
         for scheme in ("Bearer", "bearer", "BEARER"):
             r = client.post(
-                url, json=body_for(truth), headers={"Authorization": f"{scheme} s3cret-key"}
+                url, json=body_for(truth), headers={"Authorization": f"{scheme} {SIM_KEY}"}
             )
             assert r.status_code == 200
         assert client.post(sim.url + BULK, json={"items": [body_for(truth)]}).status_code == 401
         assert client.get(sim.url + "/health").status_code == 200
         stats = sim.stats()
         assert stats.status_counts["401"] == 2 and stats.status_counts["403"] == 2
-        assert stats.recent_requests[-3]["headers"]["authorization"] == "BEARER s3cret-key"
+        assert stats.recent_requests[-3]["headers"]["authorization"] == f"BEARER {SIM_KEY}"
         sim.configure(api_key=None)
         assert client.post(url, json=body_for(truth)).status_code == 200
 
