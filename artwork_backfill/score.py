@@ -304,11 +304,18 @@ _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
 
 
 def _split_url(url: str) -> tuple[str, str, str]:
-    """(lower-case scheme, lower-case host without userinfo and port, path); '' if absent."""
+    """(lower-case scheme, lower-case host, path); '' if absent.
+
+    A host with userinfo or a port other than 443 is returned whole, so it never equals a
+    Discogs image host: no Discogs cover URL carries either.
+    """
     m = _URL_RE.match(url)
     if m is None:
         return "", "", ""
-    host = m.group(2).rpartition("@")[2].partition(":")[0].lower()
+    netloc = m.group(2).lower()
+    host, _, port = netloc.partition(":")
+    if "@" in netloc or port not in ("", "443"):
+        host = netloc
     return m.group(1).lower(), host, m.group(3)
 
 
