@@ -310,29 +310,43 @@ _EDITION_TOKENS = frozenset(
      "reissued", "repress", "expanded", "anniversary", "bonus", "version", "mono", "stereo",
      "debut", "import", "promo", "limited", "special", "collector", "collectors", "vinyl", "cd",
      "lp", "ep", "disc", "digipak", "digipack", "gatefold", "180g", "180", "gram", "box", "set",
-     "soundtrack", "ost", "motion", "picture", "score", "album", "single", "sampler", "mini",
      "us", "uk", "eu", "japan", "japanese", "jp", "press", "pressing", "issue", "original",
-     "mastered", "restored", "reedition", "explicit", "instrumental", "instrumentals"}
+     "mastered", "restored", "reedition", "explicit", "legacy", "super", "definitive", "track",
+     "tracks", "bonustrack", "bonustracks", "reissues", "remastering", "rem", "soundtrack",
+     "soundtracks", "ost", "motion", "picture", "music", "film"}
 )  # fmt: skip
 _YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
+_NOTE_FILLER = frozenset({"and", "the", "of", "a", "with", "w", "in", "on", "new", "from"})
 
 
 def _is_format_note(folded: str) -> bool:
     """A bracket that only names a format ("2xLP", "CD, Album", '12"'). Small numbers are
     disc counts and sizes; a year makes it an annotation ("[1995 LP]")."""
     tokens = folded.replace("x", " x ").split()
-    return bool(tokens) and all(
-        t in _FORMAT_TOKENS or (t.isdigit() and int(t) <= 20) for t in tokens
+    return (
+        bool(tokens)
+        and all(t in _FORMAT_TOKENS or (t.isdigit() and int(t) <= 20) for t in tokens)
+        # a bare number ("Peter Gabriel (3)") numbers a record; it is no format
+        and not all(t.isdigit() for t in tokens)
     )
 
 
 def _is_edition_note(folded: str) -> bool:
-    tokens = folded.split()
-    if not tokens:
-        return True
-    if all(_YEAR_RE.match(t) for t in tokens):
-        return True
-    return any(t in _EDITION_TOKENS for t in tokens) or bool(_ORDINAL_RE.match(tokens[0]))
+    """A note that only describes an edition of the same record: every word is an edition
+    word, a year or an ordinal ("25th Anniversary Edition", "2011 Remaster", "1970 debut").
+
+    One other word makes it a note that may name another record: "(Live Version)",
+    "(Green Album)", "(Instrumentals)" are held for a person.
+    """
+    tokens = [t for t in folded.split() if t not in _NOTE_FILLER]
+    counted = "anniversary" in tokens  # "40th Anniversary": the number counts years
+    return all(
+        t in _EDITION_TOKENS
+        or _YEAR_RE.match(t)
+        or _ORDINAL_RE.match(t)
+        or (counted and t.isdigit())
+        for t in tokens
+    )
 
 
 @dataclass(frozen=True, slots=True)

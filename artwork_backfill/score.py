@@ -254,6 +254,8 @@ REASONS: dict[str, str] = {
     "number_mismatch": "the titles differ in a number or roman numeral (Vol. 1 vs Vol. 2, II vs IV)",
     "artist_number_mismatch": "the artist names differ in a number",
     "number_in_note_differs": "a number in a bracketed note is present on one side only",
+    "note_year_mismatch": "the shelf's bracketed year names another record than Discogs' release year",
+    "note_year_unverified": "the shelf's bracketed year tells same-titled albums apart, and LML gave no release year to check it",
     "edition_note_differs": "the titles differ only by an edition note (Deluxe, Remastered, a year)",
     "title_note_differs": "the titles differ by a bracketed note that may name another record (Live, Remixes)",
     "self_titled": "the row's title is s/t: compared with the artist's name",
@@ -466,6 +468,21 @@ def _words_agree(a: str, b: str, variant_ratio: float) -> bool:
             if not any(fuzz.ratio(word, other) >= variant_ratio for other in others):
                 return False
     return True
+
+
+def _note_year_check(row_album: str, discogs_album: str | None, release_year: object) -> str | None:
+    """WXYC tells same-titled albums apart by a year in brackets ("Seatrain [1970 debut]").
+
+    When only the shelf's title carries such a year, Discogs' title cannot say which record it
+    is: the release's own year must agree. No year to compare (LML-feb, or 0) holds the row at
+    REVIEW; another year is another record.
+    """
+    rt = parse_title(row_album)
+    if not rt.note_years or parse_title(discogs_album).note_years:
+        return None
+    if isinstance(release_year, int) and not isinstance(release_year, bool) and release_year > 0:
+        return None if release_year in rt.note_years else "note_year_mismatch"
+    return "note_year_unverified"
 
 
 @lru_cache(maxsize=1 << 17)
@@ -701,6 +718,13 @@ def _score_candidate(
     text = _compare(row.artist_name or "", row.album_title or "", discogs_artist, discogs_album, t)
     hard: list[str] = [*text.hard, *url_reasons]
     caps: list[str] = list(text.caps)
+    year_reason = _note_year_check(
+        row.album_title or "", discogs_album, artwork.get("release_year")
+    )
+    if year_reason == "note_year_mismatch":
+        hard.append(year_reason)
+    elif year_reason is not None:
+        caps.append(year_reason)
     info: list[str] = list(text.info)
     if image_of_other_release and release_id:
         caps.append("image_release_differs")

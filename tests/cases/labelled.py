@@ -66,6 +66,7 @@ def one(
     release_id: int | None = None,
     release_url: Any = ...,
     artist_image_url: str | None = None,
+    year: int | None = None,
     body_kw: dict[str, Any] | None = None,
     tags: tuple[str, ...] = (),
     note: str = "",
@@ -95,6 +96,7 @@ def one(
         gen=gen,
         release_url=release_url,
         artist_image_url=artist_image_url,
+        year=year,
     )
     make_body = aug_body if gen == "aug" else feb_body
     body = make_body([res(library_item, artwork)], search_type, **(body_kw or {}))
@@ -229,7 +231,8 @@ add(one("s21_title_ampersand_vs_and", "Stereolab", "Dots & Loops", "Stereolab", 
 add(one("s22_plus_vs_ampersand", "Kruder + Dorfmeister", "The K+D Sessions", "Kruder & Dorfmeister",
         "The K&D Sessions", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("s23_wxyc_bracket_annotation", "Seatrain", "Seatrain [1970 debut]", "Seatrain", "Seatrain",
-        HIGH, True, tags=("spelling",)))  # fmt: skip
+        HIGH, True, year=1970, tags=("spelling",),
+        note="the release's own year confirms which of the two Seatrain albums this is"))  # fmt: skip
 add(one("s24_discogs_deluxe_edition", "The Beach Boys", "Pet Sounds", "The Beach Boys",
         "Pet Sounds (Deluxe Edition)", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("s25_shelf_remastered", "My Bloody Valentine", "Loveless [Remastered]",
@@ -718,3 +721,29 @@ add(one("n29_year_and_format_note_differ", "Bird Sky", "Quiet Cello [1995 LP]", 
         "Quiet Cello [1996 LP]", REJECT, False, gen="feb", tags=("numbers",)))  # fmt: skip
 add(one("n27_ordinal_word_vs_digits", "Muse", "The Second Law", "Muse", "The 2nd Law", HIGH, True,
         tags=("numbers",)))  # fmt: skip
+
+
+# ============================================================================================
+# notes that tell same-titled records apart (found by the lead's trap hunt)
+# ============================================================================================
+
+add(one("t01_bracket_year_other_release", "Seatrain", "Seatrain [1970 debut]", "Seatrain", "Seatrain",
+        REJECT, False, year=1969, tags=("numbers",),
+        note="Sea Train's 1969 album shares the title; the bracketed year says which one"))  # fmt: skip
+add(one("t02_bracket_year_unverifiable", "Seatrain", "Seatrain [1970 debut]", "Seatrain", "Seatrain",
+        REVIEW, None, gen="feb", tags=("numbers",),
+        note="LML-feb gives no release year: only a person can tell the two albums apart"))  # fmt: skip
+add(one("t03_colour_named_self_titled", "Weezer", "Weezer (Green Album)", "Weezer", "Weezer",
+        REVIEW, False, tags=("results",),
+        note="every Weezer self-titled album is 'Weezer' on Discogs"))  # fmt: skip
+add(one("t04_instrumentals_note", "Madvillain", "Madvillainy (Instrumentals)", "Madvillain",
+        "Madvillainy", REVIEW, False, tags=("results",)))  # fmt: skip
+add(one("t05_bare_number_note", "Peter Gabriel", "Peter Gabriel (3)", "Peter Gabriel",
+        "Peter Gabriel", REVIEW, False, tags=("numbers",),
+        note="his first four albums are all titled 'Peter Gabriel'"))  # fmt: skip
+add(one("t06_live_version_note", "Nirvana", "Bleach", "Nirvana", "Bleach (Live Version)",
+        REVIEW, False, tags=("results",)))  # fmt: skip
+add(one("t07_anniversary_note", "Nirvana", "MTV Unplugged in New York", "Nirvana",
+        "MTV Unplugged In New York (25th Anniversary)", HIGH, True, tags=("spelling",)))  # fmt: skip
+add(one("t08_score_is_not_the_soundtrack", "Various Artists - OCS", "Arrival", "Jóhann Jóhannsson",
+        "Arrival (Original Motion Picture Score)", REJECT, False, tags=("results",)))  # fmt: skip
