@@ -454,6 +454,10 @@ class LmlClient:
         for a, k in zip(answers, unit.keys, strict=True):
             if a.classification is T.TRANSIENT and unit.attempt < self.settings.max_attempts:
                 retry.append(k)
+            elif a.classification is T.TRANSIENT and unit.endpoint == "bulk":
+                # Bulk could not answer it (its tries are spent): single /lookup runs LML's
+                # full cascade and may still answer; its own tries start afresh.
+                submit(_Unit([k], "single", 1), 0.0)
             elif (
                 a.classification.is_final
                 and unit.endpoint == "bulk"

@@ -443,3 +443,18 @@ def test_a_database_error_while_exporting_is_one_line(
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "permission denied" in done.stderr and "reader-pw-77" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_keys_bulk_cannot_answer_go_to_single_lookups(db: WxycDb, tmp_path: Path) -> None:
+    """A bulk endpoint that fails every time (but single /lookup works) costs coverage nothing."""
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0)) as sim:
+        sim.set_faults(rate_bulk_item_error=1.0, seed=3)
+        out = resolve_json(db, sim, tmp_path / "c.duckdb", "--max-attempts", "2")
+        stats = sim.stats()
+    assert stats.requests.get("bulk", 0) >= 1
+    for key_id in EXPECTED_KEYS:
+        if non_transient(key_id):
+            assert stats.asks_bulk.get(key_id) == 2 and stats.asks_single.get(key_id) == 1, key_id
+    # every key LML can answer got its final answer from a single lookup
+    assert out["final"] >= sum(1 for k in EXPECTED_KEYS if non_transient(k))
+    assert out["transient"] <= sum(1 for k in EXPECTED_KEYS if not non_transient(k))
