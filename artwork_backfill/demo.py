@@ -22,7 +22,7 @@ from rich.table import Table
 
 from artwork_backfill.apply import ApplySettings, plan_apply, run_apply
 from artwork_backfill.cache import Cache, new_run_id
-from artwork_backfill.config import db_settings, lml_settings
+from artwork_backfill.config import lml_settings
 from artwork_backfill.logs import RunLog
 from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 from artwork_backfill.report import build_report, export_matches, write_html
@@ -84,15 +84,7 @@ def run_demo(
             f"[bold]3[/] LML simulator at {sim.url} (20 ms latency, 8 in flight, bearer auth, "
             "wrong-album traps, timeouts and degraded answers mixed in)"
         )
-        db = db_settings(
-            database_url=None,
-            host=pg.host,
-            port=str(pg.port),
-            name=DEMO_DB,
-            user=pg.user,
-            password=pg.password,
-            schema="wxyc_schema",
-        )
+        db = pg.settings(DEMO_DB)
         lml = lml_settings(
             base_url=sim.url, api_key=api_key, rate_per_min=rate_per_min, concurrency=4
         )

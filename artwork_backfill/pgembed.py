@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from artwork_backfill.config import DbSettings, db_settings
 from artwork_backfill.errors import UserError
 
 SERVER_USER = "postgres"
@@ -115,6 +116,18 @@ class EmbeddedPostgres:
 
     def dsn(self, dbname: str = "postgres") -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{dbname}"
+
+    def settings(self, dbname: str, schema: str = "wxyc_schema") -> DbSettings:
+        """The tool's connection settings for one of this server's databases."""
+        return db_settings(
+            database_url=None,
+            host=self.host,
+            port=str(self.port),
+            name=dbname,
+            user=self.user,
+            password=self.password,
+            schema=schema,
+        )
 
     def env(self, dbname: str) -> dict[str, str]:
         """WXYC-style connection variables for a child process."""

@@ -47,7 +47,7 @@ from artwork_backfill.apply import (
     run_apply,
 )
 from artwork_backfill.cache import Cache
-from artwork_backfill.config import DbSettings, db_settings
+from artwork_backfill.config import DbSettings
 from artwork_backfill.logs import RunLog
 from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 
@@ -212,15 +212,7 @@ def main() -> int:
             name = f"bench_{next(copies)}"
             with psycopg.connect(server.dsn(), autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}" TEMPLATE bench_template')
-            return db_settings(
-                database_url=None,
-                host=server.host,
-                port=str(server.port),
-                name=name,
-                user=server.user,
-                password=server.password,
-                schema=SCHEMA,
-            )
+            return server.settings(name, SCHEMA)
 
         methods: list[tuple[str, Callable[[DbSettings], float]]] = [
             (

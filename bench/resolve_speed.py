@@ -31,7 +31,7 @@ import httpx
 import psycopg
 
 from artwork_backfill.cache import Cache
-from artwork_backfill.config import db_settings, lml_settings
+from artwork_backfill.config import lml_settings
 from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 from artwork_backfill.resolve import run_resolve
 from artwork_backfill.simulator import generate_catalog
@@ -103,15 +103,7 @@ def main() -> None:
         with psycopg.connect(pg.create_database("bench")) as conn:
             load_schema(conn)
             catalog.load_into_postgres(conn)
-        db = db_settings(
-            database_url=None,
-            host=pg.host,
-            port=str(pg.port),
-            name="bench",
-            user=pg.user,
-            password=pg.password,
-            schema="wxyc_schema",
-        )
+        db = pg.settings("bench")
 
         def resolve(name: str, **lml_kw: object) -> dict[str, float]:
             sim_reset(url)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from artwork_backfill.config import DbSettings, db_settings
+from artwork_backfill.config import DbSettings
 from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 
 _TEMPLATE = "wxyc_template"
@@ -30,15 +30,7 @@ class WxycDb:
 
     @property
     def settings(self) -> DbSettings:
-        return db_settings(
-            database_url=None,
-            host=self.server.host,
-            port=str(self.server.port),
-            name=self.name,
-            user=self.server.user,
-            password=self.server.password,
-            schema=self.schema,
-        )
+        return self.server.settings(self.name, self.schema)
 
     def env(self) -> dict[str, str]:
         return {**self.server.env(self.name), "WXYC_SCHEMA_NAME": self.schema}
