@@ -14,7 +14,14 @@ import polars as pl
 
 from artwork_backfill.cache import Cache
 from artwork_backfill.model import Answer, Classification
-from artwork_backfill.score import DEFAULT_THRESHOLDS, ShelfRow, Thresholds, score_key
+from artwork_backfill.score import (
+    DEFAULT_THRESHOLDS,
+    KeyVerdicts,
+    ShelfRow,
+    Thresholds,
+    apply_cross_key_evidence,
+    score_key,
+)
 
 MATCH_SCHEMA: dict[str, Any] = {
     "library_id": pl.Int64,
@@ -68,10 +75,9 @@ def _match_table(cache: Cache, thresholds: Thresholds) -> pl.DataFrame:
     for row in candidates.iter_rows(named=True):
         by_key.setdefault(row["key_id"], []).append(row)
 
-    records: list[tuple[Any, ...]] = []  # one tuple per row, in MATCH_SCHEMA's column order
+    scored: list[tuple[str, list[dict[str, Any]], dict[str, Any] | None, KeyVerdicts]] = []
     for key_id, rows in by_key.items():
         state = states.get(key_id)
-        answer = _answer(key_id, state)
         shelf = [
             ShelfRow(
                 library_id=r["library_id"],
@@ -79,10 +85,16 @@ def _match_table(cache: Cache, thresholds: Thresholds) -> pl.DataFrame:
                 artist_name=r["artist_name"],
                 album_title=r["album_title"],
                 format_name=r["format_name"],
+                discogs_artist_id=r.get("discogs_artist_id"),
             )
             for r in rows
         ]
-        verdicts = score_key(shelf, answer, thresholds)
+        verdicts = score_key(shelf, _answer(key_id, state), thresholds)
+        scored.append((key_id, rows, state, KeyVerdicts(key_id, shelf, verdicts)))
+    judged = apply_cross_key_evidence([kv for *_, kv in scored], thresholds)
+
+    records: list[tuple[Any, ...]] = []  # one tuple per row, in MATCH_SCHEMA's column order
+    for (key_id, rows, state, _), verdicts in zip(scored, judged, strict=True):
         if state:
             response_id = state["response_id"]
             answer_part = (state["classification"], state["reason"], state["endpoint"], response_id)

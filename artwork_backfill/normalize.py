@@ -302,18 +302,28 @@ _SELF_TITLED_RE = re.compile(r"^\W*(?:s\s*[/.\\]\s*t\.?|self[\s-]*titled)\W*$", 
 
 _FORMAT_TOKENS = frozenset(
     {"lp", "lps", "cd", "cds", "cdr", "cassette", "mc", "vinyl", "album", "x", "2xlp", "2xcd",
-     "3xlp", "3xcd", "inch", "single", "7", "10", "12", "2", "3", "4", "digital", "file",
+     "3xlp", "3xcd", "inch", "7", "10", "12", "2", "3", "4", "digital", "file",
      "files", "flac", "mp3"}
 )  # fmt: skip
+# Words of a note that only describes an edition of the same record. Words that name another
+# product are deliberately absent: a box set, a single, a remix, a live record, a soundtrack
+# (vs the score), a regional issue (a Japanese edition often has its own cover).
 _EDITION_TOKENS = frozenset(
     {"deluxe", "edition", "editions", "ed", "remaster", "remastered", "remasters", "reissue",
      "reissued", "repress", "expanded", "anniversary", "bonus", "version", "mono", "stereo",
-     "debut", "import", "promo", "limited", "special", "collector", "collectors", "vinyl", "cd",
-     "lp", "ep", "disc", "digipak", "digipack", "gatefold", "180g", "180", "gram", "box", "set",
-     "us", "uk", "eu", "japan", "japanese", "jp", "press", "pressing", "issue", "original",
-     "mastered", "restored", "reedition", "explicit", "legacy", "super", "definitive", "track",
-     "tracks", "bonustrack", "bonustracks", "reissues", "remastering", "rem", "soundtrack",
-     "soundtracks", "ost", "motion", "picture", "music", "film"}
+     "debut", "promo", "limited", "special", "collector", "collectors", "vinyl", "cd",
+     "lp", "ep", "disc", "digipak", "digipack", "gatefold", "180g", "180", "gram",
+     "press", "pressing", "issue", "mastered", "restored", "reedition", "explicit", "legacy",
+     "definitive", "track", "tracks", "bonustrack", "bonustracks", "reissues", "remastering",
+     "rem"}
+)  # fmt: skip
+# A shelf note that is about the physical copy, not the record ("[delete]", "[dupe]",
+# "[missing sleeve]"): WXYC's librarians' notes, dropped before comparing.
+_LIBRARIAN_TOKENS = frozenset(
+    {"delete", "deleted", "del", "dupe", "duplicate", "copy", "missing", "damaged", "scratched",
+     "warped", "skips", "sleeve", "jacket", "insert", "booklet", "needs", "replace",
+     "replacement", "cracked", "broken", "case", "no", "reshelve", "staff", "pick", "return",
+     "dj"}
 )  # fmt: skip
 _YEAR_RE = re.compile(r"^(?:1[89]|20)\d\d$")
 _NOTE_FILLER = frozenset({"and", "the", "of", "a", "with", "w", "in", "on", "new", "from"})
@@ -329,6 +339,12 @@ def _is_format_note(folded: str) -> bool:
         # a bare number ("Peter Gabriel (3)") numbers a record; it is no format
         and not all(t.isdigit() for t in tokens)
     )
+
+
+def _is_librarian_note(folded: str) -> bool:
+    """A note about the shelf copy ("delete", "missing sleeve", "dj copy"), not the record."""
+    tokens = [t for t in folded.split() if t not in _NOTE_FILLER]
+    return bool(tokens) and all(t in _LIBRARIAN_TOKENS for t in tokens)
 
 
 def _is_edition_note(folded: str) -> bool:
@@ -417,7 +433,7 @@ def parse_title(text: str | None) -> Title:
     def take_bracket(match: re.Match[str]) -> str:
         inner = next(g for g in match.groups() if g is not None)
         folded_inner = fold(inner)
-        if folded_inner and _is_format_note(folded_inner):
+        if folded_inner and (_is_format_note(folded_inner) or _is_librarian_note(folded_inner)):
             format_notes.append(folded_inner)
             return " "
         raw_notes.append(inner)
@@ -477,10 +493,13 @@ def parse_title(text: str | None) -> Title:
 # --------------------------------------------------------------------------------------------
 
 # WXYC's compilation credits ("Various Artists - Rock - R", "Various Artists - Hiphop",
-# "various") and Discogs' ("Various", "Various Artists"). A following word without a
-# separator is a real name ("Various Production", "Various Cruelties").
+# "various", and soundtracks shelved as "Soundtracks - S") and Discogs' ("Various", "Various
+# Artists"). A following word without a separator is a real name ("Various Production",
+# "Various Cruelties", "Soundtrack Of Our Lives").
 _VARIOUS_RE = re.compile(
-    r"^\s*(?:various(?:\s+artists?)?|v\s*/\s*a|v\.a\.?)\s*(?:$|[-–—:/(\[,])", re.IGNORECASE
+    r"^\s*(?:(?:various(?:\s+artists?)?|v\s*/\s*a|v\.a\.?)\s*(?:$|[-–—:/(\[,])"
+    r"|soundtracks?\s*[-–—:]\s*\S)",
+    re.IGNORECASE,
 )
 _CREDIT_SPLIT_RE = re.compile(
     r"\s*(?:[&+,/]|\band\b|\bfeat\b\.?|\bfeaturing\b|\bft\b\.?|\bwith\b|\bvs\b\.?)\s*",
@@ -536,7 +555,7 @@ def parse_artist(text: str | None) -> ArtistName:
         stripped = _DISCOGS_SUFFIX_RE.sub("", work)
         suffix = stripped != work
         work = _ANV_STAR_RE.sub("", stripped) if "*" in stripped else stripped
-    if work[:1] in ("v", "V") and _VARIOUS_RE.match(work):
+    if work[:1] in ("v", "V", "s", "S") and _VARIOUS_RE.match(work):
         return ArtistName(
             repaired, VARIOUS, VARIOUS, (VARIOUS,), True, frozenset(), suffix, repaired_flag
         )

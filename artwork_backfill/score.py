@@ -43,7 +43,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import binascii
 import dataclasses
 import enum
 import math
@@ -55,6 +54,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
+from artwork_backfill import discogs_image
 from artwork_backfill.model import Answer, Classification
 from artwork_backfill.normalize import cache_clear as normalize_cache_clear
 from artwork_backfill.normalize import (
@@ -79,6 +79,7 @@ class ShelfRow:
     artist_name: str
     album_title: str
     format_name: str | None = None
+    discogs_artist_id: int | None = None  # artists.discogs_artist_id of the shelf artist
 
 
 class Band(enum.StrEnum):
@@ -92,6 +93,7 @@ class Band(enum.StrEnum):
 _SCORE_FIELDS = ("high_album", "high_artist", "review_album", "review_artist", "strict_match",
                  "word_variant_ratio", "ambiguity_margin")  # fmt: skip
 _UNIT_FIELDS = ("note_weight", "partial_credit_weight", "album_weight", "min_lml_confidence")
+_PIXEL_FIELDS = ("small_image_px", "review_image_px")
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,21 @@ class Thresholds:
     """Another fitting candidate with a different cover within this many points of the best
     makes the row ambiguous (REVIEW)."""
 
+    small_image_px: float = 300.0
+    """A cover served smaller than this many pixels (the URL's `w:`/`h:` options; LML-feb's
+    API path gives 150 px search thumbnails) is still the right cover and is written, but
+    carries the `small_image` reason so the report counts it."""
+    review_image_px: float = 0.0
+    """A cover served smaller than this many pixels goes to REVIEW (0: never; 300 sends
+    every thumbnail to a person)."""
+
     def __post_init__(self) -> None:
         for name in _SCORE_FIELDS:
             _check_range(name, getattr(self, name), 0.0, 100.0)
         for name in _UNIT_FIELDS:
             _check_range(name, getattr(self, name), 0.0, 1.0)
+        for name in _PIXEL_FIELDS:
+            _check_range(name, getattr(self, name), 0.0, 100_000.0)
         if self.review_album > self.high_album:
             raise ValueError(
                 f"review_album ({self.review_album}) must not exceed high_album ({self.high_album})"
@@ -260,7 +272,9 @@ REASONS: dict[str, str] = {
     "title_note_differs": "the titles differ by a bracketed note that may name another record (Live, Remixes)",
     "self_titled": "the row's title is s/t: compared with the artist's name",
     "various_artists": "both sides credit a compilation (WXYC V/A vs Discogs Various)",
-    "discogs_artist_suffix": "Discogs' artist carries a disambiguation suffix such as (2)",
+    "discogs_artist_suffix": "Discogs' artist carries a disambiguation suffix such as (2): another artist of that name exists, and no artist id confirms which one this is",
+    "discogs_artist_id_agrees": "Discogs' artist id on the answer is the shelf artist's own (artists.discogs_artist_id)",
+    "discogs_artist_id_differs": "Discogs' artist id on the answer is not the shelf artist's: the record is another artist's (a namesake)",
     "mojibake_repaired": "the row's text was repaired from mojibake before comparing",
     # other LML signals
     "corrected_artist": "LML corrected the typed artist; the row's artist is the corrected one",
@@ -276,6 +290,8 @@ REASONS: dict[str, str] = {
     "artist_photo": "the image is the artist's photo, not a cover",
     "label_image": "the image is a label logo, not a cover",
     "image_release_differs": "the image file belongs to another Discogs release than the one matched",
+    "small_image": "the cover is served small (a search thumbnail): the right image, at low resolution",
+    "cover_shared": "LML offered this cover (release or image) to other keys whose albums differ: one cover for several albums is a warning sign",
     # choice between candidates
     "ambiguous_covers": "two different covers fit this row about equally well",
 }
@@ -297,8 +313,6 @@ def explain(code: str) -> str:
 # URL validation
 # --------------------------------------------------------------------------------------------
 
-_S3_PREFIX = "s3://discogs-database-images/"
-_IMAGE_REF_RE = re.compile(r"(?:^|/)([RAL])-(\d+)-")
 _WHITESPACE_RE = re.compile(r"[\s\x00-\x1f\x7f]")
 # scheme, authority, path (urllib.parse.urlsplit is several times slower, and the scorer
 # checks every candidate of every key)
@@ -321,41 +335,6 @@ def _split_url(url: str) -> tuple[str, str, str]:
     return m.group(1).lower(), host, m.group(3)
 
 
-_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
-_S3_PREFIX_BYTES = _S3_PREFIX.encode()
-_IMAGE_REF_BYTES_RE = re.compile(rb"([RAL])-(\d+)-")
-
-
-def discogs_image_ref(url: str) -> tuple[str, int] | None:
-    """What a Discogs image URL points at: ("R", release id), ("A", artist id), ("L", label id).
-
-    Current URLs carry the file name base64-encoded as the last path segment
-    (`.../czM6Ly9kaXNjb2dz...jpeg` is `s3://discogs-database-images/R-5550101-...jpeg`);
-    legacy img.discogs.com URLs carry it in clear (`.../R-5550101-1234.jpg`). None when the
-    URL reveals neither.
-    """
-    return _image_ref(_split_url(url)[2].rsplit("/", 1)[-1])
-
-
-def _image_ref(last_segment: str) -> tuple[str, int] | None:
-    if (m := _IMAGE_REF_RE.search(last_segment)) is not None:
-        return m.group(1), int(m.group(2))
-    stem = last_segment.split(".", 1)[0]
-    if len(stem) < 56:  # the prefix and "R-<id>-" take at least 56 base64 characters
-        return None
-    try:
-        # Only the first 64 characters (48 bytes): enough for the prefix and the id.
-        head = stem[:64].translate(_URLSAFE_TO_STANDARD)
-        decoded = binascii.a2b_base64(head + "=" * (-len(head) % 4))
-    except (binascii.Error, ValueError):
-        return None
-    if not decoded.startswith(_S3_PREFIX_BYTES):
-        return None
-    if (found := _IMAGE_REF_BYTES_RE.match(decoded, len(_S3_PREFIX_BYTES))) is None:
-        return None
-    return found.group(1).decode(), int(found.group(2))
-
-
 def validate_artwork_url(
     url: str | None,
     *,
@@ -370,47 +349,50 @@ def validate_artwork_url(
     (`release_id` 0 or `release_url` ""); not the artist's photo (equal to
     `artist_image_url`, or a Discogs `A-` artist image) and not a label logo (`L-`).
     """
-    return _check_url(url, _as_int(release_id), release_url, artist_image_url)[0]
+    return _check_url(url, _as_int(release_id), release_url, artist_image_url).reasons
+
+
+@dataclass(frozen=True, slots=True)
+class _UrlCheck:
+    reasons: tuple[str, ...]  # why the URL must not be written (validate_artwork_url)
+    other_release: bool  # the image file is another Discogs release's than the one matched
+    size: int | None  # the served image's smaller side, when the URL says
 
 
 @lru_cache(maxsize=1 << 17)
 def _check_url(
     url: str | None, release_id: int | None, release_url: str | None, artist_image_url: str | None
-) -> tuple[tuple[str, ...], bool]:
-    """(the hard reasons of `validate_artwork_url`, whether the image file names another
-    release than `release_id`: a soft signal the scorer weighs)."""
+) -> _UrlCheck:
     reasons: list[str] = []
     other_release = False
+    size = None
     if not isinstance(url, str) or not url:
         reasons.append("no_artwork_url")
     else:
-        lowered = url.lower()
-        if "spacer.gif" in lowered:
-            reasons.append("spacer_gif")
-        if "/images/default-" in lowered or "default-release" in lowered:
-            reasons.append("placeholder_image")
+        if (not_cover := discogs_image.not_a_cover(url)) in ("spacer_gif", "placeholder_image"):
+            reasons.append(not_cover)
         if _WHITESPACE_RE.search(url):
-            scheme, host, path = "", "", ""
+            scheme, host = "", ""
             reasons.append("url_malformed")
         else:
-            scheme, host, path = _split_url(url)
+            scheme, host, _ = _split_url(url)
         if scheme != "https":
             reasons.append("url_not_https")
         if host not in DISCOGS_IMAGE_HOSTS:
             reasons.append("url_host")
         if len(url) > MAX_URL_LENGTH:
             reasons.append("url_too_long")
-        if artist_image_url and url == artist_image_url:
+        if (artist_image_url and url == artist_image_url) or not_cover == "artist_photo":
             reasons.append("artist_photo")
-        ref = _image_ref(path.rsplit("/", 1)[-1])
-        if ref is not None and ref[0] == "A" and "artist_photo" not in reasons:
-            reasons.append("artist_photo")
-        elif ref is not None and ref[0] == "L":
+        elif not_cover == "label_image":
             reasons.append("label_image")
-        other_release = ref is not None and ref[0] == "R" and ref[1] != release_id
+        image = discogs_image.decode(url)
+        if image is not None:
+            other_release = image.kind == "R" and image.entity_id != release_id
+            size = image.size
     if release_id is None or release_id <= 0 or not release_url:
         reasons.append("synthetic_release")
-    return tuple(reasons), other_release
+    return _UrlCheck(tuple(reasons), other_release, size)
 
 
 def _as_int(value: object) -> int | None:
@@ -468,6 +450,12 @@ def _words_agree(a: str, b: str, variant_ratio: float) -> bool:
             if not any(fuzz.ratio(word, other) >= variant_ratio for other in others):
                 return False
     return True
+
+
+def _words_within(note: str, words: set[str]) -> bool:
+    """Whether every significant word of a note is a word of the other side's title: "[live
+    single]" says nothing new beside "Foo (Live Single)", "(Vol. II)" nothing beside "Vol. 2"."""
+    return all(w in words for w in note.split() if w not in _STOPWORDS)
 
 
 def _note_year_check(row_album: str, discogs_album: str | None, release_year: object) -> str | None:
@@ -544,9 +532,9 @@ def _compare(
             caps.append("album_word_differs")
         # A note differs when its words are not already in the other side's title
         # ("Greatest Hits Vol. 2" carries "(Vol. II)").
-        row_padded, discogs_padded = f" {rt.full} ", f" {dt.full} "
-        differing = {n for n in rt.notes if f" {n} " not in discogs_padded} | {
-            n for n in dt.notes if f" {n} " not in row_padded
+        row_words, discogs_words = set(rt.full.split()), set(dt.full.split())
+        differing = {n for n in rt.notes if not _words_within(n, discogs_words)} | {
+            n for n in dt.notes if not _words_within(n, row_words)
         }
         if differing:
             if differing <= set(rt.edition_notes) | set(dt.edition_notes):
@@ -624,7 +612,6 @@ def _corrected_matches(row_artist: str, corrected: str, strict: float) -> bool:
 
 _OWN, _SIBLING, _ROWLESS, _OTHER = 0, 1, 2, 3  # relation tiers, best first
 _BAND_RANK = {Band.HIGH: 0, Band.REVIEW: 1, Band.REJECT: 2}
-_UNANSWERED_DEGRADED = frozenset({"deadline_exceeded", "upstream_unavailable"})
 
 
 @dataclass(slots=True)
@@ -702,12 +689,13 @@ def _score_candidate(
     discogs_album = artwork.get("album") if isinstance(artwork.get("album"), str) else None
     discogs_artist = artwork.get("artist") if isinstance(artwork.get("artist"), str) else None
 
-    url_reasons, image_of_other_release = _check_url(
+    checked = _check_url(
         url,
         release_id,
         release_url if isinstance(release_url, str) else None,
         artist_image if isinstance(artist_image, str) else None,
     )
+    url_reasons = checked.reasons
     if not _NO_COVER_CODES.isdisjoint(url_reasons):
         # No cover to judge (no URL, spacer.gif, a placeholder): only the reasons matter.
         no_cover = [r for r in url_reasons if r in _NO_COVER_CODES]
@@ -726,8 +714,25 @@ def _score_candidate(
     elif year_reason is not None:
         caps.append(year_reason)
     info: list[str] = list(text.info)
-    if image_of_other_release and release_id:
+    if checked.other_release and release_id:
         caps.append("image_release_differs")
+    if checked.size is not None and checked.size < t.small_image_px:
+        # Still this release's cover, so it may be written, but never silently.
+        (caps if checked.size < t.review_image_px else info).append(f"small_image:{checked.size}px")
+
+    # Who the artist is: Discogs' artist id (LML-aug's extended top-1) against the shelf's.
+    # A "(2)" suffix marks a second artist of that name; with no ids to compare, the answer
+    # may be the namesake's record, so a person decides.
+    answer_artist_id = _as_int(artwork.get("discogs_artist_id"))
+    if row.discogs_artist_id and answer_artist_id:
+        if answer_artist_id == row.discogs_artist_id:
+            info.append("discogs_artist_id_agrees")
+        else:
+            hard.append("discogs_artist_id_differs")
+    if "discogs_artist_suffix" in info:
+        info.remove("discogs_artist_suffix")
+        if "discogs_artist_id_agrees" not in info:
+            caps.append("discogs_artist_suffix")
 
     # Structural doubts: each alone allows REVIEW at best; together with a weak text match,
     # REJECT (two doubts about one cover are too many to show a person).
@@ -806,6 +811,9 @@ def score_key(
     body = answer.body if isinstance(answer.body, dict) else None
     search_type = body.get("search_type") if body is not None else None
     search_type = search_type if isinstance(search_type, str) else None
+    if body is not None and not isinstance(body.get("results"), list):
+        # A 200 without a results list is no answer at all (older caches stored it as final).
+        return [_verdict(row, Band.PENDING, ["pending_transient:no_results_list"]) for row in rows]
     if answer.classification is Classification.NO_MATCH:
         return [
             _verdict(row, Band.NO_MATCH, [f"lml_no_match:{answer.reason}"], search_type)
@@ -825,23 +833,6 @@ def score_key(
     )
     if not results:
         return [_verdict(row, Band.NO_MATCH, ["empty_results"], search_type) for row in rows]
-    degraded = body.get("degraded") is True
-    degraded_reason = body.get("degraded_reason")
-    if (
-        degraded
-        and degraded_reason in _UNANSWERED_DEGRADED
-        and not any(isinstance(r.get("artwork"), dict) for r in results)
-    ):
-        return [
-            _verdict(
-                row, Band.PENDING, [f"pending_transient:degraded_{degraded_reason}"], search_type
-            )
-            for row in rows
-        ]
-    context = ["degraded"] if degraded else []
-    corrected = body.get("corrected_artist")
-    corrected = corrected if isinstance(corrected, str) and corrected.strip() else None
-
     legacy_ids = {row.legacy_release_id for row in rows}
     parsed = []
     for index, result in enumerate(results):
@@ -849,6 +840,24 @@ def score_key(
         item_id = _as_int(item.get("id")) if isinstance(item, dict) else None
         artwork = result.get("artwork")
         parsed.append((index, item_id, artwork if isinstance(artwork, dict) else None))
+
+    degraded = body.get("degraded") is True
+    degraded_reason = body.get("degraded_reason")
+    if degraded and degraded_reason not in ("cache_only",):
+        # LML shed its enrichment tail: a row whose own result lost its cover has not been
+        # answered yet, even when another result kept one.
+        own = [art for _, item_id, art in parsed if item_id in legacy_ids]
+        if not own:
+            own = [art for _, _, art in parsed]
+        if any(art is None or discogs_image.not_a_cover(art.get("artwork_url")) for art in own):
+            reason = degraded_reason if isinstance(degraded_reason, str) else "unknown"
+            return [
+                _verdict(row, Band.PENDING, [f"pending_transient:degraded_{reason}"], search_type)
+                for row in rows
+            ]
+    context = ["degraded"] if degraded else []
+    corrected = body.get("corrected_artist")
+    corrected = corrected if isinstance(corrected, str) and corrected.strip() else None
 
     return [
         _score_row(row, parsed, legacy_ids, search_type, corrected, context, thresholds)
@@ -924,6 +933,97 @@ def _score_row(
             band = Band.REVIEW
             reasons.append("own_result_conflicts")
     return _verdict(row, band, [*reasons, *context], search_type, best)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-key evidence: one cover offered to several albums
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyVerdicts:
+    """One lookup key's rows and their verdicts, as `score_key` made them."""
+
+    key_id: str
+    rows: Sequence[ShelfRow]
+    verdicts: Sequence[Verdict]
+
+
+def _cover_identities(verdict: Verdict) -> tuple[tuple[str, object], ...]:
+    """What names the cover a verdict is about: its Discogs release (matched, and the one
+    the image file names) and, for a URL that names no file, the URL itself."""
+    ids: list[tuple[str, object]] = []
+    if verdict.matched_release_id and verdict.matched_release_id > 0:
+        ids.append(("release", verdict.matched_release_id))
+    image = discogs_image.decode(verdict.artwork_url)
+    if image is not None and image.kind == "R":
+        ids.append(("release", image.entity_id))
+    elif image is None and verdict.artwork_url:
+        ids.append(("url", verdict.artwork_url))
+    return tuple(dict.fromkeys(ids))
+
+
+def _same_album(a: ShelfRow, b: ShelfRow, t: Thresholds) -> bool:
+    """Two shelf rows name one album (two spellings, an edition note): sharing a cover is fine."""
+    text = _compare(a.artist_name or "", a.album_title or "", b.artist_name, b.album_title, t)
+    return text.strong and text.album >= t.high_album and text.artist >= t.high_artist
+
+
+def apply_cross_key_evidence(
+    keys: Sequence[KeyVerdicts], thresholds: Thresholds = DEFAULT_THRESHOLDS
+) -> list[list[Verdict]]:
+    """The verdicts of every key, with cover reuse across the whole cache taken into account.
+
+    Cover reuse is visible only across keys: LML-feb scores every "Various" release alike and
+    offers one compilation's cover to many V/A rows, and a direct answer can pair a row with
+    another album's artwork. A cover (a Discogs release, or an image URL naming no file)
+    that LML paired with the *own* library rows of several keys whose albums differ is
+    suspect for every one of them: HIGH becomes REVIEW with `cover_shared:<keys>`. A cover
+    offered to one key alone, or to keys that are one album spelled two ways, is untouched,
+    so a compilation whose cover is its own stays HIGH. Offers of another library row's
+    result (LML saying "here is another album") are not counted: they claim nothing.
+    Pure: no network, no I/O.
+    """
+    offers: dict[tuple[str, object], dict[str, ShelfRow]] = {}
+    for kv in keys:
+        legacy_ids = {row.legacy_release_id for row in kv.rows}
+        for row, verdict in zip(kv.rows, kv.verdicts, strict=True):
+            if verdict.band not in (Band.HIGH, Band.REVIEW, Band.REJECT):
+                continue
+            if verdict.matched_library_item_id not in legacy_ids:
+                continue
+            if discogs_image.not_a_cover(verdict.artwork_url):
+                continue
+            for identity in _cover_identities(verdict):
+                offers.setdefault(identity, {}).setdefault(kv.key_id, row)
+    suspect: dict[str, int] = {}
+    for by_key in offers.values():
+        if len(by_key) < 2:
+            continue
+        shelf = list(by_key.values())
+        if all(_same_album(shelf[0], other, thresholds) for other in shelf[1:]):
+            continue
+        for key_id in by_key:
+            suspect[key_id] = max(suspect.get(key_id, 0), len(by_key))
+    out: list[list[Verdict]] = []
+    for kv in keys:
+        n = suspect.get(kv.key_id)
+        if n is None:
+            out.append(list(kv.verdicts))
+            continue
+        out.append(
+            [
+                dataclasses.replace(
+                    v,
+                    band=Band.REVIEW if v.band is Band.HIGH else v.band,
+                    reasons=_unique([*v.reasons, f"cover_shared:{n}_keys"]),
+                )
+                if v.band in (Band.HIGH, Band.REVIEW)
+                else v
+                for v in kv.verdicts
+            ]
+        )
+    return out
 
 
 # Reason codes that make a cover unwritable whatever a reviewer says: the image is not this

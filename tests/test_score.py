@@ -16,7 +16,6 @@ from artwork_backfill.score import (
     ShelfRow,
     Thresholds,
     Verdict,
-    discogs_image_ref,
     explain,
     score_key,
     validate_artwork_url,
@@ -228,23 +227,6 @@ def _check(url: str | None, release_id: int | None = 5_550_101, release_url: str
 )
 def test_validate_artwork_url(url: str | None, codes: tuple[str, ...]) -> None:
     assert _check(url) == codes
-
-
-@pytest.mark.parametrize(
-    ("url", "ref"),
-    [
-        (cover(5), ("R", 5)),
-        (cover(5_550_101), ("R", 5_550_101)),
-        (cover(123_456_789, kind="A"), ("A", 123_456_789)),
-        (legacy_cover(77, kind="L"), ("L", 77)),
-        ("https://i.discogs.com/abc/rs:fit/g:sm/q:90/h:600/w:600/bm90LWJhc2U2NA.jpeg", None),
-        ("https://i.discogs.com/abc/" + "A" * 80 + ".jpeg", None),
-        ("https://s.discogs.com/images/spacer.gif", None),
-        ("not a url", None),
-    ],
-)
-def test_discogs_image_ref(url: str, ref: tuple[str, int] | None) -> None:
-    assert discogs_image_ref(url) == ref
 
 
 def test_url_of_exactly_512_characters_is_valid() -> None:

@@ -27,15 +27,30 @@ from artwork_backfill.score import Band, ShelfRow, Verdict, score_key
 
 
 def cover(
-    release_id: int, *, kind: str = "R", host: str = "i.discogs.com", scheme: str = "https"
+    release_id: int,
+    *,
+    kind: str = "R",
+    host: str = "i.discogs.com",
+    scheme: str = "https",
+    segmented: bool = True,
+    size: int = 600,
 ) -> str:
-    """A Discogs image URL of today's shape: a signature, resize options and the base64 of
-    the S3 file name (`R-<release>-<stamp>.jpeg`; `A-` artist, `L-` label images)."""
+    """A Discogs image URL of today's real shape (lml-contract §5.5): a signature, the
+    imgproxy options and the unpadded url-safe base64 of the S3 file name
+    (`R-<release>-<stamp>-<n>.jpeg`; `A-` artist photos, `L-` label logos), cut into
+    16-character path segments. `segmented=False` gives the one-segment form, `size` the
+    served size (150: LML-feb's search thumbnail, with its `q:40`)."""
     stamp = 1_300_000_000 + release_id % 99_991 * 7_919
-    name = f"s3://discogs-database-images/{kind}-{release_id}-{stamp}.jpeg"
+    name = (
+        f"s3://discogs-database-images/{kind}-{release_id}-{stamp}-{release_id % 9_000 + 1000}.jpeg"
+    )
     encoded = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
-    signature = hashlib.sha1(name.encode()).hexdigest()[:32]
-    return f"{scheme}://{host}/{signature}/rs:fit/g:sm/q:90/h:600/w:600/{encoded}.jpeg"
+    if segmented:
+        encoded = "/".join(encoded[i : i + 16] for i in range(0, len(encoded), 16))
+    signature = base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode()[:43]
+    quality = 40 if size < 300 else 90
+    options = f"rs:fit/g:sm/q:{quality}/h:{size}/w:{size}"
+    return f"{scheme}://{host}/{signature}/{options}/{encoded}.jpeg"
 
 
 def legacy_cover(release_id: int, *, kind: str = "R") -> str:
@@ -105,8 +120,10 @@ def art(
     year: int | None = None,
     release_url: str | object | None = ...,
     artist_image_url: str | None = None,
+    discogs_artist_id: int | None = None,
 ) -> dict[str, Any]:
-    """An `artwork` (DiscogsMatchResult). `url` defaults to a cover of `release_id`."""
+    """An `artwork` (DiscogsMatchResult). `url` defaults to a cover of `release_id`.
+    `discogs_artist_id` (aug, extended top-1) is the Discogs id of the release's artist."""
     image = cover(release_id) if url is ... else url
     data: dict[str, Any] = {
         "album": album,
@@ -138,6 +155,8 @@ def art(
             data["artist_image_url"] = artist_image_url
             data["discogs_artist_id"] = release_id // 13
             data["genres"] = ["Rock"]
+        if discogs_artist_id is not None:
+            data["discogs_artist_id"] = discogs_artist_id
     return data
 
 
@@ -295,8 +314,14 @@ class Case:
 _next_library_id = iter(range(40_001, 99_999))
 
 
-def row(legacy_id: int, artist: str, album: str, fmt: str | None = "CD") -> ShelfRow:
-    return ShelfRow(next(_next_library_id), legacy_id, artist, album, fmt)
+def row(
+    legacy_id: int,
+    artist: str,
+    album: str,
+    fmt: str | None = "CD",
+    discogs_artist_id: int | None = None,
+) -> ShelfRow:
+    return ShelfRow(next(_next_library_id), legacy_id, artist, album, fmt, discogs_artist_id)
 
 
 def _per_row(value: Any, n: int) -> tuple[Any, ...]:

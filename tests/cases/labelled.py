@@ -67,14 +67,17 @@ def one(
     release_url: Any = ...,
     artist_image_url: str | None = None,
     year: int | None = None,
+    shelf_artist_id: int | None = None,
+    answer_artist_id: int | None = None,
     body_kw: dict[str, Any] | None = None,
     tags: tuple[str, ...] = (),
     note: str = "",
 ) -> Case:
-    """One shelf row, one LML result carrying one artwork."""
+    """One shelf row, one LML result carrying one artwork. `shelf_artist_id` is the shelf
+    artist's `artists.discogs_artist_id`, `answer_artist_id` the extended top-1's."""
     legacy_id = legacy if legacy is not None else next(_legacy)
     rid = release_id if release_id is not None else next(_release)
-    r = row(legacy_id, row_artist, row_album, fmt)
+    r = row(legacy_id, row_artist, row_album, fmt, shelf_artist_id)
     library_title = lib_title if lib_title is not None else row_album
     library_artist = lib_artist if lib_artist is not None else row_artist
     library_item = item(
@@ -97,6 +100,7 @@ def one(
         release_url=release_url,
         artist_image_url=artist_image_url,
         year=year,
+        discogs_artist_id=answer_artist_id,
     )
     make_body = aug_body if gen == "aug" else feb_body
     body = make_body([res(library_item, artwork)], search_type, **(body_kw or {}))
@@ -207,7 +211,11 @@ add(one("s10_eszett", "Die Strassen", "Weisse Nacht", "Die Straßen", "Weiße Na
 add(one("s11_ae_ligature", "Aethenor", "Faking Gold and Murder", "Æthenor",
         "Faking Gold And Murder", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("s12_discogs_number_suffix", "Ghost", "Hypnotic Underworld", "Ghost (2)",
-        "Hypnotic Underworld", HIGH, True, tags=("spelling",)))  # fmt: skip
+        "Hypnotic Underworld", REVIEW, True, tags=("spelling",),
+        note="was HIGH before issue 8: '(2)' marks a second Ghost, and no artist id says which"))  # fmt: skip
+add(one("s12b_discogs_number_suffix_ids_agree", "Ghost", "Hypnotic Underworld", "Ghost (2)",
+        "Hypnotic Underworld", HIGH, True, shelf_artist_id=262_011, answer_artist_id=262_011,
+        tags=("spelling", "real")))  # fmt: skip
 add(one("s13_discogs_anv_star", "Sun Ra and His Arkestra", "Lanquidity", "Sun Ra And His Arkestra*",
         "Lanquidity", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("s14_va_rock_vs_various", "Various Artists - Rock - R",
@@ -215,7 +223,8 @@ add(one("s14_va_rock_vs_various", "Various Artists - Rock - R",
         "Nuggets: Original Artyfacts From The First Psychedelic Era 1965-1968", HIGH, True,
         tags=("spelling",)))  # fmt: skip
 add(one("s15_va_hiphop_vs_various_with_note", "Various Artists - Hiphop", "Wild Style", "Various",
-        "Wild Style (Original Soundtrack)", HIGH, True, tags=("spelling",)))  # fmt: skip
+        "Wild Style (Original Soundtrack)", REVIEW, True, tags=("spelling",),
+        note="was HIGH before issue 8: a soundtrack note may name another record (the score)"))  # fmt: skip
 add(one("s16_plain_various_vs_various_artists", "various", "Studio One Rockers",
         "Various Artists", "Studio One Rockers", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("s17_name_comma_the", "Clean, The", "Boodle Boodle Boodle", "The Clean",
@@ -747,3 +756,84 @@ add(one("t07_anniversary_note", "Nirvana", "MTV Unplugged in New York", "Nirvana
         "MTV Unplugged In New York (25th Anniversary)", HIGH, True, tags=("spelling",)))  # fmt: skip
 add(one("t08_score_is_not_the_soundtrack", "Various Artists - OCS", "Arrival", "Jóhann Jóhannsson",
         "Arrival (Original Motion Picture Score)", REJECT, False, tags=("results",)))  # fmt: skip
+
+
+# ============================================================================================
+# real: what LML's own code returned on WXYC's real catalog text (lml-contract §5.5,
+# examples 13 and 14), and the traps built from it
+# ============================================================================================
+
+_LOGO = cover(719_961, kind="L")
+_PHOTO = cover(9_848_509, kind="A")
+add(one("x01_example_13_label_logo_fallback", "Carla Bley", "Musique Mecanique", "Carla Bley",
+        "Musique Mecanique", REJECT, False, gen="feb", url=_LOGO, confidence=1.0,
+        tags=("real", "url"), note="direct, own row, exact texts, but the image is the label's logo"))  # fmt: skip
+add(one("x02_example_14_artist_photo_fallback", "St. Germain", 'Rose Rouge 12"', "St. Germain",
+        "Rose Rouge", REJECT, False, gen="feb", url=_PHOTO, confidence=0.9,
+        tags=("real", "url"), note="the release had no image: LML fell back to the artist photo"))  # fmt: skip
+add(one("x03_logo_fallback_aug_unflagged", "Stereolab", "Dots and Loops", "Stereolab",
+        "Dots And Loops", REJECT, False, url=cover(26_871, kind="L"), confidence=1.0,
+        tags=("real", "url"), note="no artist_image_url to compare: only the file name tells"))  # fmt: skip
+add(one("x04_photo_fallback_one_segment", "Broadcast", "Tender Buttons", "Broadcast",
+        "Tender Buttons", REJECT, False, url=cover(38_561, kind="A", segmented=False),
+        tags=("real", "url")))  # fmt: skip
+add(one("x05_photo_fallback_legacy_host", "Slint", "Spiderland", "Slint", "Spiderland", REJECT,
+        False, gen="feb", url=legacy_cover(38_562, kind="A"), tags=("real", "url")))  # fmt: skip
+add(one("x06_namesake_ids_differ", "Eyes", "Eyes", "Eyes (2)", "Eyes", REJECT, False,
+        shelf_artist_id=1_204_511, answer_artist_id=3_391_027, tags=("real", "artist"),
+        note="the shelf's Eyes and Discogs' Eyes (2) are two bands with a self-titled record"))  # fmt: skip
+add(one("x07_namesake_nothing_to_compare", "Eyes", "Eyes", "Eyes (2)", "Eyes", REVIEW, False,
+        tags=("real", "artist"), note="a (2) suffix and no shelf artist id: a person decides"))  # fmt: skip
+add(one("x08_namesake_feb_no_ids", "Mountains", "Centralia", "Mountains (3)", "Centralia", REVIEW,
+        None, gen="feb", shelf_artist_id=820_140, tags=("real", "artist"),
+        note="LML-feb never sends discogs_artist_id"))  # fmt: skip
+add(one("x09_ids_differ_without_suffix", "Mirage", "Mirage", "Mirage", "Mirage", REJECT, False,
+        shelf_artist_id=77_001, answer_artist_id=77_002, tags=("real", "artist")))  # fmt: skip
+add(one("x10_ids_agree", "Noura Mint Seymali", "Tzenni", "Noura Mint Seymali", "Tzenni", HIGH,
+        True, shelf_artist_id=2_390_811, answer_artist_id=2_390_811, tags=("real", "artist")))  # fmt: skip
+add(one("x11_ids_agree_not_enough_for_another_album", "Noura Mint Seymali", "Yenbett",
+        "Noura Mint Seymali", "Tzenni", REJECT, False, shelf_artist_id=2_390_811,
+        answer_artist_id=2_390_811, confidence=0.4, tags=("real", "artist")))  # fmt: skip
+add(one("x12_soundtracks_shelf_vs_various", "Soundtracks - W", "Wild Style", "Various",
+        "Wild Style", HIGH, True, tags=("real", "spelling")))  # fmt: skip
+add(one("x13_soundtracks_shelf_vs_other_title", "Soundtracks - B", "Blade Runner", "Various",
+        "Barbarella", REJECT, False, tags=("real", "spelling")))  # fmt: skip
+add(one("x14_box_set_is_not_an_edition", "Can", "Tago Mago", "Can", "Tago Mago (Box Set)", REVIEW,
+        False, tags=("real", "results")))  # fmt: skip
+add(one("x15_japan_is_not_an_edition", "Boris", "Pink", "Boris", "Pink (Japan)", REVIEW, None,
+        tags=("real", "results"), note="a Japanese issue often has its own cover"))  # fmt: skip
+add(one("x16_original_soundtrack_note", "Various Artists - OCS", "Black Orpheus", "Various",
+        "Black Orpheus (Original Soundtrack)", REVIEW, None, tags=("real", "results")))  # fmt: skip
+add(one("x17_single_note_is_another_product", "Broadcast", "Papercuts", "Broadcast",
+        "Papercuts (Single)", REVIEW, None, tags=("real", "results")))  # fmt: skip
+add(one("x18_librarian_delete_note", "Pavement", "Wowee Zowee [delete]", "Pavement",
+        "Wowee Zowee", HIGH, True, tags=("real", "spelling"),
+        note="a librarian's note about the shelf copy says nothing about the record"))  # fmt: skip
+add(one("x19_live_single_note_on_both_sides", "Low", "Words [live single]", "Low",
+        "Words (Live Single)", HIGH, True, tags=("real", "spelling")))  # fmt: skip
+add(one("x20_live_single_note_shelf_only", "Low", "Words [live single]", "Low", "Words", REVIEW,
+        None, tags=("real", "results"), note="the studio single's cover is another record's"))  # fmt: skip
+add(one("x21_feb_thumbnail_written_with_reason", "Carla Bley", "Escalator Over the Hill",
+        "Carla Bley", "Escalator Over The Hill", HIGH, True, gen="feb",
+        url=cover(1_204_600, size=150), release_id=1_204_600, tags=("real", "url"),
+        note="LML-feb's API path: the 150 px search thumbnail of the right release"))  # fmt: skip
+add(one("x22_image_of_another_release", "Boris", "Akuma No Uta", "Boris", "Akuma No Uta", REVIEW,
+        None, url=cover(4_400_001), release_id=4_400_002, tags=("real", "url"),
+        note="the image file names release 4400001, the match is 4400002"))  # fmt: skip
+add(one("x23_segmented_mojibake_right_cover", "Los Fabulosos Cadillacs", "S√°lvese Quien Pueda",
+        "Los Fabulosos Cadillacs", "Sálvese Quien Pueda", HIGH, True, tags=("real", "spelling")))  # fmt: skip
+_nr = next(_legacy)
+add(make_case(
+    "x24_200_without_results", row(_nr, "Pavement", "Slanted and Enchanted"),
+    {"search_type": "direct", "cache_stats": {"memory_hits": 0, "pg_hits": 0, "pg_misses": 0,
+     "api_calls": 0, "pg_time_ms": 0.0, "api_time_ms": 0.0}},
+    PENDING, None, tags=("real", "lml"), note="no results list: no answer at all",
+))  # fmt: skip
+_own, _sib = next(_legacy), next(_legacy)
+add(make_case(
+    "x25_degraded_own_row_lost_its_artwork", row(_own, "Pavement", "Crooked Rain, Crooked Rain"),
+    aug_body([res(item(_own, "Crooked Rain, Crooked Rain", "Pavement"), None),
+              res(item(_sib, "Wowee Zowee", "Pavement"), art(next(_release), "Wowee Zowee", "Pavement"))],
+             degraded=True, degraded_reason="deadline_exceeded"),
+    PENDING, None, tags=("real", "lml"), note="the tail was shed for our row only: ask again",
+))  # fmt: skip
