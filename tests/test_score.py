@@ -13,9 +13,11 @@ from artwork_backfill.score import (
     MAX_URL_LENGTH,
     REASONS,
     Band,
+    KeyVerdicts,
     ShelfRow,
     Thresholds,
     Verdict,
+    apply_cross_key_evidence,
     explain,
     score_key,
     validate_artwork_url,
@@ -314,3 +316,103 @@ def test_scores_a_catalogue_quickly() -> None:
     elapsed = time.perf_counter() - started
     assert bands.count(Band.HIGH) == len(keys)
     assert elapsed < 6.0, f"{elapsed:.2f}s for {len(keys)} keys"
+
+
+# --------------------------------------------------------------------------------------------
+# Image size, and cross-key evidence (one cover offered to several albums)
+# --------------------------------------------------------------------------------------------
+
+
+def _direct(
+    shelf: ShelfRow, album: str, artist: str, release_id: int, url: str | None = None
+) -> Answer:
+    artwork = art(release_id, album, artist, url=cover(release_id) if url is None else url)
+    body = aug_body(
+        [res(item(shelf.legacy_release_id, shelf.album_title, shelf.artist_name), artwork)]
+    )
+    return _answer(Classification.MATCH, "results", body)
+
+
+def test_a_thumbnail_is_written_with_its_reason_or_sent_to_review_by_threshold() -> None:
+    shelf = ShelfRow(1, 901, "Carla Bley", "Escalator Over the Hill")
+    answer = _direct(shelf, "Escalator Over The Hill", "Carla Bley", 77, cover(77, size=150))
+    (verdict,) = score_key([shelf], answer)
+    assert verdict.band is Band.HIGH and "small_image:150px" in verdict.reasons
+    strict = Thresholds.from_mapping({"review_image_px": "300"})
+    (verdict,) = score_key([shelf], answer, strict)
+    assert verdict.band is Band.REVIEW and "small_image:150px" in verdict.reasons
+    (full,) = score_key([shelf], _direct(shelf, "Escalator Over The Hill", "Carla Bley", 77))
+    assert full.band is Band.HIGH and not any(r.startswith("small_image") for r in full.reasons)
+
+
+def _judge(*keyed: tuple[ShelfRow, Answer]) -> list[Verdict]:
+    keys = [
+        KeyVerdicts(f"k{i}", [shelf], score_key([shelf], answer))
+        for i, (shelf, answer) in enumerate(keyed)
+    ]
+    return [v for verdicts in apply_cross_key_evidence(keys) for v in verdicts]
+
+
+def test_one_cover_offered_to_several_albums_is_suspect_for_all() -> None:
+    owner = ShelfRow(1, 1001, "Various Artists - Rock - R", "Punk Classics")
+    other = ShelfRow(2, 1002, "various", "Punk Classics Volume Two")
+    third = ShelfRow(3, 1003, "Various Artists - OCS", "Desert Blues")
+    verdicts = _judge(
+        (owner, _direct(owner, "Punk Classics", "Various", 555)),
+        (other, _direct(other, "Punk Classics", "Various", 555)),
+        (third, _direct(third, "Punk Classics", "Various", 555)),
+    )
+    assert [v.band for v in verdicts] == [Band.REVIEW, Band.REJECT, Band.REJECT]
+    assert "cover_shared:3_keys" in verdicts[0].reasons
+
+
+def test_a_compilation_whose_cover_is_its_own_stays_high() -> None:
+    a = ShelfRow(1, 1001, "Various Artists - Rock - R", "Punk Classics")
+    b = ShelfRow(2, 1002, "Various Artists - OCS", "Desert Blues")
+    verdicts = _judge(
+        (a, _direct(a, "Punk Classics", "Various", 555)),
+        (b, _direct(b, "Desert Blues", "Various Artists", 556)),
+    )
+    assert [v.band for v in verdicts] == [Band.HIGH, Band.HIGH]
+    assert not any(r.startswith("cover_shared") for v in verdicts for r in v.reasons)
+
+
+def test_one_album_spelled_two_ways_may_share_its_cover() -> None:
+    a = ShelfRow(1, 1001, "Various Artists - Rock - R", "Punk Classics")
+    b = ShelfRow(2, 1002, "various", "Punk Classics")
+    c = ShelfRow(3, 1003, "Beach Boys", "Pet Sounds")
+    d = ShelfRow(4, 1004, "The Beach Boys", "Pet Sounds (Deluxe Edition)")
+    verdicts = _judge(
+        (a, _direct(a, "Punk Classics", "Various", 555)),
+        (b, _direct(b, "Punk Classics", "Various", 555)),
+        (c, _direct(c, "Pet Sounds", "The Beach Boys", 700)),
+        (d, _direct(d, "Pet Sounds", "The Beach Boys", 700)),
+    )
+    assert [v.band for v in verdicts] == [Band.HIGH, Band.HIGH, Band.HIGH, Band.HIGH]
+
+
+def test_the_same_image_under_two_release_ids_is_one_cover() -> None:
+    a = ShelfRow(1, 1001, "Mirage", "Mirage")
+    b = ShelfRow(2, 1002, "Mirage Men", "Mirage")
+    verdicts = _judge(
+        (a, _direct(a, "Mirage", "Mirage", 801, cover(801))),
+        (b, _direct(b, "Mirage", "Mirage Men", 802, cover(801))),
+    )
+    assert verdicts[0].band is Band.REVIEW and "cover_shared:2_keys" in verdicts[0].reasons
+    assert verdicts[1].band is Band.REVIEW and "image_release_differs" in verdicts[1].reasons
+
+
+def test_another_rows_result_claims_nothing_about_the_cover() -> None:
+    """Yenbett's answer pointing at Tzenni's own library row is LML saying "here is another
+    album", not a second album wearing Tzenni's cover: Tzenni stays HIGH."""
+    yenbett = ShelfRow(1, 131876, "Noura Mint Seymali", "Yenbett")
+    tzenni = ShelfRow(2, 131877, "Noura Mint Seymali", "Tzenni")
+    tz_art = art(5879935, "Tzenni", "Noura Mint Seymali")
+    substituted = aug_body(
+        [res(item(131877, "Tzenni", "Noura Mint Seymali"), tz_art)], "alternative"
+    )
+    verdicts = _judge(
+        (yenbett, _answer(Classification.MATCH, "results", substituted)),
+        (tzenni, _direct(tzenni, "Tzenni", "Noura Mint Seymali", 5879935)),
+    )
+    assert verdicts[0].band is Band.REJECT and verdicts[1].band is Band.HIGH
