@@ -83,10 +83,8 @@ def _decode(url: str) -> DiscogsImage | None:
 
 
 def _from_encoded(segments: list[str]) -> tuple[str, int] | None:
-    for start, segment in enumerate(segments):
-        if segment.startswith(_ENCODED_HEAD):
-            break
-    else:
+    start = next((i for i, seg in enumerate(segments) if seg.startswith(_ENCODED_HEAD)), None)
+    if start is None:
         return None
     encoded = "".join(segments[start:])
     encoded = encoded.split(".", 1)[0]  # the file extension after the last segment
