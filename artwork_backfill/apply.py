@@ -3,10 +3,11 @@ writes PostgreSQL.
 
 Plan, then execute (pip-tools style)
 ------------------------------------
-`plan_apply(table, decisions)` is pure: the `high` band, plus rows a reviewer accepted, minus
-rows a reviewer rejected, never a row whose URL is empty or fails
-`score.cover_problems`. Each plan row carries the artist and title the row was resolved
-with, because the write is guarded by them.
+`plan_apply(table, decisions)` is pure: the `high` band, plus `review` rows a reviewer
+accepted, minus rows a reviewer rejected, never a row whose URL is empty or fails
+`score.cover_problems`, and never a `reject`, `no_match` or `pending` row, whatever a decision
+says. Each plan row carries the artist and title the row was resolved with, because the write
+is guarded by them.
 
 `run_apply(cache, db, plan, execute=...)` reads the rows' current state (one SELECT, also in a
 dry run), leaves out rows an earlier run already wrote (`already_applied`: the row holds a URL
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
     from artwork_backfill.decisions import Decisions
 
 HIGH = str(Band.HIGH)
+REVIEW = str(Band.REVIEW)
 APPLY_BATCH = "apply-batch"
 UNDO_BATCH = "undo-batch"
 LOCK_RETRIES = 3
@@ -207,17 +209,24 @@ class Plan:
     rejected: int  # high-band rows a reviewer rejected
     invalid: int  # rows left out because their URL is missing or fails validation
     invalid_reasons: dict[str, int] = field(default_factory=dict)
+    # accepted rows left out because their band is not `review` (`decisions.read_decisions`
+    # refuses such a file; this guards a decisions object that reached the plan another way)
+    not_reviewable: int = 0
 
     def __len__(self) -> int:
         return len(self.rows)
 
 
 def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
-    """The rows to write: high band + accepted - rejected, with a valid URL each."""
+    """The rows to write: high band + accepted review rows - rejected, with a valid URL each.
+
+    Only a `review` row is taken on a reviewer's accept: an accepted `reject`, `no_match` or
+    `pending` row is never planned (counted in `not_reviewable`).
+    """
     accepted = set(decisions.accepted) if decisions is not None else set()
     rejected = set(decisions.rejected) if decisions is not None else set()
     rows: list[PlanRow] = []
-    counts = {"high": 0, "accepted": 0, "rejected": 0, "invalid": 0}
+    counts = {"high": 0, "accepted": 0, "rejected": 0, "invalid": 0, "not_reviewable": 0}
     reasons: dict[str, int] = {}
     columns = [
         "library_id",
@@ -238,9 +247,12 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
             continue
         if band == HIGH:
             source = "high"
-        elif library_id in accepted:
+        elif library_id not in accepted:
+            continue
+        elif band == REVIEW:
             source = "accepted"
         else:
+            counts["not_reviewable"] += 1  # reject, no_match, pending: never written
             continue
         problems = cover_problems(url, release_id, verdict_reasons)
         if problems:
@@ -258,6 +270,7 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
         counts["rejected"],
         counts["invalid"],
         reasons,
+        counts["not_reviewable"],
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import os
 import signal
@@ -353,7 +354,8 @@ def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url(
             },
             {"library_id": 7, "band": "high", "artwork_url": good + "x" * 600},
             {"library_id": 8, "band": "high", "artwork_url": "https://example.com/cover.jpeg"},
-            {"library_id": 9, "band": "no_match", "artwork_url": None},  # accepted, but no cover
+            # accepted, but not a review row (and no cover): left out for its band
+            {"library_id": 9, "band": "no_match", "artwork_url": None},
             {"library_id": 10, "band": "high", "artwork_url": ""},
             {
                 "library_id": 11,
@@ -371,7 +373,13 @@ def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url(
         (1, "high", "high"),
         (3, "accepted", "review"),
     ]
-    assert (plan.high, plan.accepted, plan.rejected, plan.invalid) == (1, 1, 1, 8)
+    assert (plan.high, plan.accepted, plan.rejected, plan.invalid, plan.not_reviewable) == (
+        1,
+        1,
+        1,
+        7,
+        1,
+    )
     for code in (
         "url_not_https",
         "spacer_gif",
@@ -384,6 +392,39 @@ def test_plan_takes_high_plus_accepted_minus_rejected_and_revalidates_every_url(
         assert plan.invalid_reasons.get(code), code
     assert [r.library_id for r in plan_apply(table, None).rows] == [1, 2]
     assert all(r.url == good for r in plan.rows)
+
+
+def test_plan_never_takes_a_row_that_is_not_review_whatever_a_decision_says() -> None:
+    """Defence in depth: `read_decisions` refuses such a file, but a decisions object that
+    reaches the plan another way still cannot get a reject, no_match or pending row written."""
+    good = cover_url(5)
+    table = _table(
+        [
+            {"library_id": 1, "band": "high", "artwork_url": good},
+            {"library_id": 2, "band": "review", "artwork_url": good},
+            {"library_id": 3, "band": "reject", "artwork_url": good},
+            # never so in a scored table; with a writable cover, only the band keeps them out
+            {"library_id": 4, "band": "no_match", "artwork_url": good},
+            {"library_id": 5, "band": "pending", "artwork_url": good},
+            {"library_id": 6, "band": "something_new", "artwork_url": good},
+            {"library_id": 7, "band": "reject", "artwork_url": good},  # rejected: still not written
+        ]
+    )
+    plan = plan_apply(table, _Decisions(accepted={1, 2, 3, 4, 5, 6}, rejected={7}))
+    assert [(r.library_id, r.source, r.band) for r in plan.rows] == [
+        (1, "high", "high"),
+        (2, "accepted", "review"),
+    ]
+    assert (plan.high, plan.accepted, plan.rejected, plan.invalid, plan.not_reviewable) == (
+        1,
+        1,
+        0,
+        0,
+        4,
+    )
+    # without decisions only the high band, with none counted as refused
+    alone = plan_apply(table, None)
+    assert [r.library_id for r in alone.rows] == [1] and alone.not_reviewable == 0
 
 
 def test_classify_outcomes() -> None:
@@ -594,6 +635,92 @@ def test_decisions_accept_and_reject(
     assert now[s.ids("review")[1]] is None and all(now[i] is None for i in s.ids("reject"))
     bands = dict(journal(cache_path, result["run_id"]).select("library_id", "band").iter_rows())
     assert bands[accepted] == "review"
+
+
+def _decisions_file(path: Path, table: pl.DataFrame, chosen: dict[int, str]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["library_id", "decision", "verdict_id", "artwork_url"])
+        for library_id, verdict, url in table.select(
+            "library_id", "verdict_id", "artwork_url"
+        ).iter_rows():
+            writer.writerow([library_id, chosen.get(library_id, ""), verdict, url or ""])
+    return path
+
+
+def test_decisions_accepting_a_reject_row_are_refused_and_nothing_is_written(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    with Cache(cache_path, read_only=True) as cache:
+        table = match_table(cache)
+    bands = dict(table.select("library_id", "band").iter_rows())
+    verdicts = dict(table.select("library_id", "verdict_id").iter_rows())
+    reject = s.ids("reject")[0]
+    assert bands[reject] == "reject"
+    line = table["library_id"].to_list().index(reject) + 2  # the header is line 1
+    path = _decisions_file(
+        tmp_path / "decisions.csv", table, {s.ids("review")[0]: "accept", reject: "accept"}
+    )
+    before = library_snapshot(wxyc_db)
+    for mode in ((), ("--execute",)):
+        failed = apply_cli(s, capsys, monkeypatch, *mode, "--decisions", str(path), expect=1)
+        errors = [line for line in failed["stderr"].splitlines() if line.strip()]
+        assert errors == [
+            f"error: {path}: accept on rows that are not `review` (reviewers decide `review` rows "
+            f"only): line {line}: library_id {reject} (verdict_id {verdicts[reject]}) is "
+            "`reject`, a rejected cover is never written; reject them or leave them empty"
+        ]
+        assert "Traceback" not in failed["stderr"]
+    assert library_snapshot(wxyc_db) == before  # not even the high rows: the file is refused
+    assert journal(cache_path).height == 0
+
+    # The same file through the installed entry point, in a real process.
+    done = run_sub(s, ["apply", "--execute", "--decisions", str(path)])
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: accept on rows that are not")
+    assert library_snapshot(wxyc_db) == before
+
+
+def test_a_plan_from_accepted_reject_rows_writes_none_of_them(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    """A decisions object that skipped `read_decisions` still cannot get a reject row into
+    PostgreSQL: only the high band and the accepted review row are written."""
+    s = seed(wxyc_db, cache_path, KINDS)
+    accepted = {s.ids("review")[0], *s.ids("reject")}
+    with Cache(cache_path) as cache:
+        plan = plan_apply(match_table(cache), _Decisions(accepted=accepted, rejected=set()))
+        result = run_apply(
+            cache,
+            s.db.settings,
+            plan,
+            execute=True,
+            settings=ApplySettings.from_env({}),
+            log=RunLog(
+                tool="artwork-backfill apply",
+                run_id=new_run_id(),
+                fmt="json",
+                out=io.StringIO(),
+                err=io.StringIO(),
+            ),
+        )
+    assert (plan.accepted, plan.not_reviewable) == (1, 2)
+    assert result.applied == 7
+    now = artwork(wxyc_db)
+    assert all(now[i] is None for i in s.ids("reject"))
+    assert now[s.ids("review")[0]] == s.row(s.ids("review")[0]).url
+    assert set(journal(cache_path, result.run_id)["library_id"].to_list()) == {
+        *s.ids("high"),
+        s.ids("review")[0],
+    }
 
 
 # -- undo ---------------------------------------------------------------------------------------
