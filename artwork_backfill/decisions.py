@@ -10,6 +10,9 @@ match table, so a decision only ever applies to the verdict the reviewer saw:
 * one library id may appear twice only with the same decision;
 * a decided row's `verdict_id` and `artwork_url` must equal the current table's (otherwise
   the cache was re-scored or re-resolved since the export, and the reviewer must re-export);
+* `accept` is for `review` rows only: reviewers decide `review` rows. A `reject`, `no_match`
+  or `pending` row is never written, so accepting one is refused. Accepting a `high` row is
+  harmless and allowed (it is written anyway); rejecting a `high` row holds it back;
 * an accepted row must have a cover that may be written (see `score.validate_artwork_url`).
 
 Rows without a decision are only checked for a well-formed id: a file exported from an older
@@ -29,10 +32,13 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.errors import UserError
-from artwork_backfill.report import DECISION_VALUES
-from artwork_backfill.score import cover_problems
+from artwork_backfill.report import DECISION_VALUES, NOT_REVIEWABLE
+from artwork_backfill.score import Band, cover_problems
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")
+# Bands a reviewer may accept: `review` is what reviewers decide; `high` is written anyway, so
+# accepting it changes nothing. Every other band is never written (`report.NOT_REVIEWABLE`).
+ACCEPTABLE_BANDS: frozenset[str] = frozenset({str(Band.REVIEW), str(Band.HIGH)})
 _SHOWN = 5  # problems named in one message
 
 
@@ -259,6 +265,21 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
         changed,
         ". The cache was re-scored or re-resolved after this file was exported: re-export with "
         "`artwork-backfill report --export` or `--html` and review those rows again",
+    )
+
+    not_review: list[str] = []
+    for library_id, (decision, e) in decided.items():
+        band = str(current[library_id][2])
+        if decision == "accept" and band not in ACCEPTABLE_BANDS:
+            why = NOT_REVIEWABLE.get(band, "it is never written")
+            not_review.append(
+                f"{e.where}: library_id {library_id} (verdict_id {e.verdict_id}) is `{band}`, {why}"
+            )
+    _fail(
+        path,
+        "accept on rows that are not `review` (reviewers decide `review` rows only)",
+        not_review,
+        "; reject them or leave them empty",
     )
 
     unwritable: list[str] = []

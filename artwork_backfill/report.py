@@ -61,6 +61,15 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "verdict_id",
 )
 DECISION_VALUES: tuple[str, ...] = ("accept", "reject")
+# Reviewers decide `review` rows only: why `accept` is refused on a row of another band. The
+# review page and `decisions.read_decisions` both say it (a decisions file may still accept a
+# `high` row: it is written anyway, so that accept changes nothing).
+NOT_REVIEWABLE: dict[str, str] = {
+    str(Band.HIGH): "it is written without a decision (reject it to hold it back)",
+    str(Band.REJECT): "a rejected cover is never written",
+    str(Band.NO_MATCH): "LML found no cover for it, so nothing is written",
+    str(Band.PENDING): "LML has not answered for it yet, so nothing is written",
+}
 
 _PLACEHOLDER_RE = re.compile(r"@(CSP|STYLE|SUMMARY|DATA|SCRIPT)@")
 HISTOGRAM_BIN_WIDTH = 10.0  # scores are 0..100
@@ -445,6 +454,7 @@ def render_html(table: pl.DataFrame, stats: ReportStats, *, page_size: int = 50)
         "columns": list(EXPORT_COLUMNS),
         "rows": csv_cells(table),
         "blocked": {str(i): why for i, why in blocked_rows(table).items()},
+        "notReviewable": NOT_REVIEWABLE,
         "reasons": {code: REASONS.get(code, code) for code in reason_codes},
         "bands": list(BANDS),
         "storageKey": storage_key(stats.cache),
@@ -531,6 +541,8 @@ td.cover .none { width:96px; height:96px; background:#edf2f7; color:#a0aec0; dis
 tr.accept { background:#f0fff4; } tr.reject { background:#fff5f5; }
 tr.accept button.accept { background:var(--high); color:#fff; }
 tr.reject button.reject { background:var(--reject); color:#fff; }
+.decide button:disabled { color:#a0aec0; background:#f7fafc; cursor:not-allowed; }
+#notice { color:var(--reject); font-size:.85rem; }
 #status { color:#4a5568; font-size:.85rem; }
 .pager { display:flex; gap:.4rem; align-items:center; }
 """
@@ -560,10 +572,11 @@ _PAGE = """<!doctype html>
     <option value="id">library id</option><option value="artist">artist</option></select></label>
   <span class="pager"><button id="prev" type="button">&larr; prev</button><span id="page"></span>
     <button id="next" type="button">next &rarr;</button></span>
-  <button id="accept-page" type="button" title="accept every undecided row shown on this page">accept page</button>
+  <button id="accept-page" type="button" title="accept every undecided review row shown on this page (reviewers decide review rows only)">accept page</button>
   <button id="download" type="button">download decisions (CSV)</button>
   <button id="clear" type="button">clear decisions</button>
   <span id="status"></span>
+  <span id="notice" role="alert"></span>
 </div>
 <table id="rows">
   <thead><tr><th>cover</th><th>on the shelf</th><th>LML matched</th><th>band</th><th>score</th>
@@ -583,6 +596,7 @@ _SCRIPT = r"""
   "use strict";
   var DATA = JSON.parse(document.getElementById("review-data").textContent);
   var COLS = DATA.columns, ROWS = DATA.rows, REASONS = DATA.reasons, BLOCKED = DATA.blocked;
+  var NOT_REVIEWABLE = DATA.notReviewable;
   var C = {};
   COLS.forEach(function (name, i) { C[name] = i; });
   var STORE = DATA.storageKey;
@@ -611,7 +625,7 @@ _SCRIPT = r"""
     decisions.forEach(function (d, i) { out[ROWS[i][C.library_id]] = [d, ROWS[i][C.verdict_id]]; });
     try { localStorage.setItem(STORE, JSON.stringify(out)); } catch (e) { storageOk = false; }
   }
-  var stale = 0;
+  var stale = 0, refusedSaved = 0;
   function load() {
     var raw = null;
     try { raw = localStorage.getItem(STORE); } catch (e) { storageOk = false; }
@@ -622,9 +636,27 @@ _SCRIPT = r"""
       var i = byId.get(id), entry = saved[id];
       if (i === undefined || !Array.isArray(entry)) { stale++; return; }
       if (entry[1] !== ROWS[i][C.verdict_id]) { stale++; return; }  // the verdict changed since
+      if (entry[0] === "accept" && refusal(i)) { refusedSaved++; return; }  // not a review row
       if (entry[0] === "accept" || entry[0] === "reject") decisions.set(i, entry[0]);
     });
   }
+
+  // -- who may be accepted: reviewers decide `review` rows only ------------------------------
+  // Why row i cannot be accepted ("" when it can): its band is not `review`, it has no cover,
+  // or its cover breaks the URL rules. Every accept (button, accept page, saved decisions, the
+  // console API, the CSV) goes through this.
+  function refusal(i) {
+    var row = ROWS[i], band = row[C.band], label = "library " + row[C.library_id];
+    if (band !== "review") {
+      var why = label + " is " + band + ": reviewers decide review rows only; " +
+                (NOT_REVIEWABLE[band] || "it is never written");
+      return BLOCKED[i] ? why + " (and this cover cannot be written: " + BLOCKED[i] + ")" : why;
+    }
+    if (!row[C.artwork_url]) return label + ": nothing to write: no cover";
+    if (BLOCKED[i]) return label + ": this cover cannot be written: " + BLOCKED[i];
+    return "";
+  }
+  function notice(text) { $("notice").textContent = text; }
 
   // -- filters ----------------------------------------------------------------------------
   function count(pred) { var n = 0; for (var i = 0; i < ROWS.length; i++) if (pred(i)) n++; return n; }
@@ -727,8 +759,8 @@ _SCRIPT = r"""
     var decide = el("td", "decide");
     var accept = el("button", "accept", "accept"), reject = el("button", "reject", "reject");
     accept.type = "button"; reject.type = "button";
-    if (!url) { accept.disabled = true; accept.title = "nothing to write: no cover"; }
-    else if (BLOCKED[i]) { accept.disabled = true; accept.title = "this cover cannot be written: " + BLOCKED[i]; }
+    var refused = refusal(i);
+    if (refused) { accept.disabled = true; accept.title = refused; }
     decide.appendChild(accept); decide.appendChild(reject);
     tr.appendChild(decide);
     paint(tr, i);
@@ -740,15 +772,24 @@ _SCRIPT = r"""
     tr.classList.toggle("reject", d === "reject");
     tr.dataset.decision = d || "";
   }
+  // A button's decision: a second click takes it back. An accept that `refusal` forbids changes
+  // nothing and says why (the button is disabled; this guards any other way in).
   function decide(i, value) {
+    if (value === "accept" && decisions.get(i) !== "accept" && refusal(i)) {
+      notice("not accepted: " + refusal(i));
+      return false;
+    }
     if (decisions.get(i) === value) decisions.delete(i); else decisions.set(i, value);
+    notice("");
     save();
+    return true;
   }
   function status() {
     var a = 0, r = 0;
     decisions.forEach(function (d) { if (d === "accept") a++; else r++; });
     var text = a + " accepted, " + r + " rejected";
     if (stale) text += " · " + stale + " saved decisions dropped (their verdict changed)";
+    if (refusedSaved) text += " · " + refusedSaved + " saved accepts dropped (reviewers decide review rows only)";
     if (!storageOk) text += " · this browser does not keep decisions: download them before closing";
     $("status").textContent = text;
   }
@@ -761,7 +802,8 @@ _SCRIPT = r"""
     var lines = [COLS.join(",")];
     for (var i = 0; i < ROWS.length; i++) {
       var cells = ROWS[i].slice();
-      cells[C.decision] = decisions.get(i) || "";
+      var d = decisions.get(i) || "";
+      cells[C.decision] = d === "accept" && refusal(i) ? "" : d;  // never accept a non-review row
       lines.push(cells.map(field).join(","));
     }
     return lines.join("\n") + "\n";
@@ -799,12 +841,17 @@ _SCRIPT = r"""
   $("prev").addEventListener("click", function () { if (state.page > 0) { state.page--; render(); } });
   $("next").addEventListener("click", function () { if (state.page < pages() - 1) { state.page++; render(); } });
   $("accept-page").addEventListener("click", function () {
-    var start = state.page * DATA.pageSize;
+    var start = state.page * DATA.pageSize, accepted = 0, skipped = 0;
     shown.slice(start, start + DATA.pageSize).forEach(function (i) {
-      if (!decisions.has(i) && ROWS[i][C.artwork_url] && !BLOCKED[i]) decisions.set(i, "accept");
+      if (decisions.has(i)) return;
+      if (refusal(i)) { skipped++; return; }
+      decisions.set(i, "accept");
+      accepted++;
     });
     save();
     render();
+    notice(skipped ? "accept page: accepted " + accepted + " review rows; " + skipped + " undecided rows " +
+                     "left as they were (reviewers decide review rows only, and only a cover that can be written)" : "");
   });
   $("download").addEventListener("click", download);
   $("clear").addEventListener("click", function () {
@@ -815,7 +862,23 @@ _SCRIPT = r"""
   load();
   fillSelects();
   refilter();
-  window.artworkBackfillReview = { csv: csv, decisions: decisions, rows: ROWS.length, refilter: refilter };
+  // For tests and the console. Decisions go through `decide` and its checks, by library id:
+  // `value` "accept", "reject" or "" (no decision); false (and a notice) when refused.
+  function decideById(libraryId, value) {
+    var i = byId.get(String(libraryId)), ok = true;
+    if (i === undefined) { notice("no row with library id " + libraryId); return false; }
+    if (value === "") { decisions.delete(i); save(); notice(""); }
+    else if (value !== "accept" && value !== "reject") {
+      notice("a decision is accept, reject or empty, not " + JSON.stringify(value)); return false;
+    }
+    else if (decisions.get(i) !== value) ok = decide(i, value);
+    render();
+    return ok;
+  }
+  window.artworkBackfillReview = {
+    csv: csv, rows: ROWS.length, refilter: refilter, decide: decideById,
+    decision: function (libraryId) { var i = byId.get(String(libraryId)); return (i !== undefined && decisions.get(i)) || ""; },
+  };
   document.body.dataset.ready = "1";
 })();
 """

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -270,16 +273,87 @@ def test_an_edited_artwork_url_is_a_changed_verdict(table: pl.DataFrame, tmp_pat
     )
 
 
+def band_of(table: pl.DataFrame, library_id: int) -> str:
+    return str(table.filter(pl.col("library_id") == library_id)["band"].item())
+
+
+def verdict_of(table: pl.DataFrame, library_id: int) -> str:
+    return str(table.filter(pl.col("library_id") == library_id)["verdict_id"].item())
+
+
+NOT_REVIEW = "accept on rows that are not `review` (reviewers decide `review` rows only)"
+
+
 @pytest.mark.parametrize(
-    ("library_id", "why"),
-    [(3, "no_artwork_url"), (13, "no_artwork_url"), (7, "no_artwork_url")],
+    ("library_id", "band", "why"),
+    [
+        (4, "reject", "a rejected cover is never written"),
+        (11, "reject", "a rejected cover is never written"),
+        (3, "no_match", "LML found no cover for it, so nothing is written"),
+        (6, "no_match", "LML found no cover for it, so nothing is written"),
+        (7, "pending", "LML has not answered for it yet, so nothing is written"),
+        (13, "pending", "LML has not answered for it yet, so nothing is written"),
+    ],
 )
-def test_accepting_a_row_without_a_cover(
-    table: pl.DataFrame, tmp_path: Path, library_id: int, why: str
+def test_accept_is_for_review_rows_only(
+    table: pl.DataFrame, tmp_path: Path, library_id: int, band: str, why: str
 ) -> None:
+    """A reject, no_match or pending row is never written: accepting one refuses the file."""
+    assert band_of(table, library_id) == band
     rows = decide(exported(table, tmp_path / "x.csv"), **{f"r{library_id}": "accept"})
+    path = write_rows(tmp_path / "d.csv", rows)
+    assert refused(path, table) == (
+        f"{path}: {NOT_REVIEW}: line {line_of(rows, library_id)}: library_id {library_id} "
+        f"(verdict_id {verdict_of(table, library_id)}) is `{band}`, {why}; "
+        "reject them or leave them empty"
+    )
+
+
+def test_every_accepted_row_that_is_not_review_is_named(
+    table: pl.DataFrame, tmp_path: Path
+) -> None:
+    rows = decide(
+        exported(table, tmp_path / "x.csv"),
+        r1="accept",  # high: harmless
+        r9="accept",  # review: what reviewers decide
+        r4="accept",
+        r5="accept",
+        r3="accept",
+        r7="reject",  # a reject is always fine
+    )
     message = refused(write_rows(tmp_path / "d.csv", rows), table)
-    assert "accepted rows whose cover cannot be written" in message and why in message
+    assert f"{NOT_REVIEW}: 3 rows: " in message
+    for library_id in (4, 5, 3):
+        assert f"line {line_of(rows, library_id)}: library_id {library_id} (verdict_id" in message
+    assert "library_id 1 " not in message and "library_id 9 " not in message
+    assert "library_id 7 " not in message
+
+
+def test_rows_that_are_not_review_may_be_rejected(table: pl.DataFrame, tmp_path: Path) -> None:
+    rows = decide(exported(table, tmp_path / "x.csv"), r4="reject", r3="reject", r7="reject")
+    result = read_decisions(write_rows(tmp_path / "d.csv", rows), table)
+    assert result.rejected == {3, 4, 7} and result.accepted == set()
+    assert result.rejected_by_band == {"reject": 1, "no_match": 1, "pending": 1}
+
+
+def test_high_rows_need_no_accept_and_a_reject_holds_one_back(
+    table: pl.DataFrame, tmp_path: Path
+) -> None:
+    """Accepting a high row is allowed and changes nothing; rejecting one keeps it unwritten."""
+    from artwork_backfill.apply import plan_apply
+
+    assert [band_of(table, i) for i in (1, 2, 10, 9)] == ["high", "high", "high", "review"]
+    rows = decide(exported(table, tmp_path / "x.csv"), r1="accept", r2="reject", r9="accept")
+    result = read_decisions(write_rows(tmp_path / "d.csv", rows), table)
+    assert result.accepted == {1, 9} and result.rejected == {2}
+    assert result.accepted_by_band == {"high": 1, "review": 1}
+    plan = plan_apply(table, result)
+    assert {r.library_id: r.source for r in plan.rows} == {1: "high", 9: "accepted", 10: "high"}
+    assert (plan.high, plan.accepted, plan.rejected, plan.not_reviewable) == (2, 1, 1, 0)
+    without = read_decisions(
+        write_rows(tmp_path / "e.csv", decide(rows, r1="")), table
+    )  # the same plan without the accept on the high row
+    assert plan_apply(table, without).rows == plan.rows
 
 
 def test_accepting_a_cover_that_fails_the_url_rules(cache_path: Path, tmp_path: Path) -> None:
@@ -307,11 +381,41 @@ def test_accepting_a_cover_that_fails_the_url_rules(cache_path: Path, tmp_path: 
             ],
         )
     table = current_table(cache_path)
-    assert table.filter(pl.col("library_id") == 15)["band"].item() == "reject"
+    assert band_of(table, 15) == "reject"
     rows = decide(exported(table, tmp_path / "x.csv"), r15="accept")
     message = refused(write_rows(tmp_path / "d.csv", rows), table)
+    assert f"{NOT_REVIEW}: line {line_of(rows, 15)}: library_id 15 " in message
+    assert "is `reject`, a rejected cover is never written" in message
+
+    # Were such a cover ever scored `review`, the URL rules would still refuse it.
+    as_review = table.with_columns(
+        pl.when(pl.col("library_id") == 15)
+        .then(pl.lit("review"))
+        .otherwise(pl.col("band"))
+        .alias("band")
+    )
+    message = refused(write_rows(tmp_path / "d.csv", rows), as_review)
+    assert "accepted rows whose cover cannot be written" in message
+    assert f"line {line_of(rows, 15)} (library_id 15, review: " in message
     assert "url_not_https" in message and "url_host" in message
     assert "url_not_https" in REASONS
+
+
+def test_accepting_a_review_row_without_a_cover(table: pl.DataFrame, tmp_path: Path) -> None:
+    """The scorer never gives a review row without a cover; the check still stands behind it."""
+    coverless = table.with_columns(
+        pl.when(pl.col("library_id") == 9)
+        .then(None)
+        .otherwise(pl.col("artwork_url"))
+        .alias("artwork_url")
+    )
+    assert band_of(coverless, 9) == "review"
+    rows = decide(exported(coverless, tmp_path / "x.csv"), r9="accept")
+    message = refused(write_rows(tmp_path / "d.csv", rows), coverless)
+    assert message.endswith(
+        f"accepted rows whose cover cannot be written: line {line_of(rows, 9)} "
+        "(library_id 9, review: no_artwork_url); reject them or leave them empty"
+    )
 
 
 def test_line_numbers_count_physical_lines(table: pl.DataFrame, tmp_path: Path) -> None:
@@ -383,3 +487,47 @@ def test_report_refuses_bad_decisions_in_one_line(
     assert "Traceback" not in captured.err + captured.out
     errors = [line for line in captured.err.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith(f"error: {path}: decision must be")
+
+
+def test_report_refuses_accepting_a_reject_row(
+    cache_path: Path, table: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = decide(exported(table, tmp_path / "x.csv"), r9="accept", r4="accept")
+    path = write_rows(tmp_path / "d.csv", rows)
+    for extra in ([], ["--json"]):
+        assert run(["--cache", str(cache_path), "report", *extra, "--decisions", str(path)]) == 1
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err + captured.out
+        assert captured.out == ""  # no report, no JSON: the file is refused before either
+        errors = [line for line in captured.err.splitlines() if line.strip()]
+        assert errors == [
+            f"error: {path}: {NOT_REVIEW}: line {line_of(rows, 4)}: library_id 4 "
+            f"(verdict_id {verdict_of(table, 4)}) is `reject`, a rejected cover is never "
+            "written; reject them or leave them empty"
+        ]
+
+
+def test_the_installed_entry_point_refuses_accepting_a_reject_row(
+    cache_path: Path, table: pl.DataFrame, tmp_path: Path
+) -> None:
+    """`python -m artwork_backfill`, a real process: exit 1, one line on stderr, no traceback."""
+    rows = decide(exported(table, tmp_path / "x.csv"), r11="accept")
+    path = write_rows(tmp_path / "d.csv", rows)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTWORK_BACKFILL_")}
+    entry = [sys.executable, "-m", "artwork_backfill"]
+    done = subprocess.run(
+        [*entry, "--cache", str(cache_path), "report", "--decisions", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"error: {path}: {NOT_REVIEW}: line {line_of(rows, 11)}: ")
+    assert errors[0].endswith(
+        "is `reject`, a rejected cover is never written; reject them or leave them empty"
+    )

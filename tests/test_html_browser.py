@@ -7,6 +7,9 @@ set ARTWORK_BACKFILL_NO_BROWSER=1 to skip them on purpose.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import json
 import os
 import time
@@ -103,6 +106,93 @@ def page_errors(browser: Browser) -> list[dict[str, object]]:
     return [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
 
 
+def notice(page: Page) -> str:
+    return page.eval("document.getElementById('notice').textContent")
+
+
+def decision_of(page: Page, library_id: int) -> str:
+    """The decision the page holds for a row (shown or not)."""
+    return page.eval(f"window.artworkBackfillReview.decision({library_id})")
+
+
+def accept_button(page: Page, library_id: int) -> tuple[bool, str]:
+    """(disabled, title) of a shown row's accept button."""
+    disabled, title = page.eval(
+        f"""(() => {{ const b = document.querySelector('tr[data-library-id="{library_id}"] button.accept');
+             return [b.disabled, b.title]; }})()"""
+    )
+    return disabled, title
+
+
+REJECT_REFUSAL = (
+    "library {} is reject: reviewers decide review rows only; a rejected cover is never written"
+)
+HIGH_REFUSAL = (
+    "library {} is high: reviewers decide review rows only; it is written without a decision "
+    "(reject it to hold it back)"
+)
+NO_MATCH_REFUSAL = (
+    "library {} is no_match: reviewers decide review rows only; LML found no cover for it, "
+    "so nothing is written"
+)
+PENDING_REFUSAL = (
+    "library {} is pending: reviewers decide review rows only; LML has not answered for it yet, "
+    "so nothing is written"
+)
+
+
+def download(browser: Browser, page: Page, downloads: Path) -> tuple[Path, str]:
+    """Click the page's download button; the saved file and its text (equal to the page's CSV)."""
+    downloads.mkdir()
+    browser.send(
+        "Browser.setDownloadBehavior",
+        {"behavior": "allow", "downloadPath": str(downloads), "eventsEnabled": True},
+    )
+    page.click("#download")
+    target = downloads / "decisions.csv"
+    deadline = time.monotonic() + 20
+    while not target.exists() or any(downloads.glob("*.crdownload")):
+        assert time.monotonic() < deadline, (
+            f"no download in {downloads}: {list(downloads.iterdir())}"
+        )
+        time.sleep(0.05)
+    text = target.read_text(encoding="utf-8")
+    assert text == page.eval("window.artworkBackfillLastCsv")
+    return target, text
+
+
+def expected_csv(table: pl.DataFrame, wanted: dict[str, str]) -> str:
+    """The export's CSV with these decisions (by library id) filled in."""
+    return csv_text(
+        [
+            [
+                wanted.get(row[0], "") if name == "decision" else cell
+                for name, cell in zip(EXPORT_COLUMNS, row, strict=True)
+            ]
+            for row in csv_cells(table)
+        ]
+    )
+
+
+def csv_decisions(text: str) -> dict[int, str]:
+    """library id -> decision of every decided row in a CSV the page made."""
+    rows = csv.DictReader(io.StringIO(text))
+    return {int(r["library_id"]): r["decision"] for r in rows if r["decision"]}
+
+
+def own_page(review: Review, tmp_path: Path, page_size: int = 50) -> Path:
+    """The review page for another cache path: its own saved decisions, all rows on one page."""
+    table, stats, _path = review
+    path = tmp_path / "own.html"
+    write_html(
+        table,
+        dataclasses.replace(stats, cache={**stats.cache, "path": str(tmp_path / "own.duckdb")}),
+        path,
+        page_size=page_size,
+    )
+    return path
+
+
 def test_filter_decide_persist_and_download(
     browser: Browser, review: Review, tmp_path: Path
 ) -> None:
@@ -146,9 +236,15 @@ def test_filter_decide_persist_and_download(
     page.click('tr[data-library-id="16"] button.accept')  # a second click takes it back
     assert shown(page)[0]["decision"] == ""
     page.click('tr[data-library-id="16"] button.reject')
+    page.click("#prev")
+    page.click('tr[data-library-id="15"] button.accept')
+    # A high row is written without a decision: it cannot be accepted, only held back.
     page.select("#band", "high")
+    assert accept_button(page, 1) == (True, HIGH_REFUSAL.format(1))
     page.click('tr[data-library-id="1"] button.accept')
-    assert status(page).startswith("2 accepted, 2 rejected")
+    assert decision_of(page, 1) == ""
+    page.click('tr[data-library-id="1"] button.reject')
+    assert status(page).startswith("2 accepted, 3 rejected")
 
     # A row without a cover cannot be accepted.
     page.select("#band", "no_match")
@@ -159,42 +255,20 @@ def test_filter_decide_persist_and_download(
 
     # Decisions survive a reload (localStorage, keyed by cache).
     reload(page)
-    assert status(page).startswith("2 accepted, 2 rejected")
+    assert status(page) == "2 accepted, 3 rejected"
     page.select("#band", "")
     page.select("#decision", "accept")
-    assert sorted(ids(page)) == [1, 9]
+    assert sorted(ids(page)) == [9, 15]
     page.select("#decision", "reject")
-    assert sorted(ids(page)) == [14, 16]
+    assert sorted(ids(page)) == [1, 14, 16]
 
     # The download is the export's CSV with the decisions filled in, and read_decisions takes it.
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    browser.send(
-        "Browser.setDownloadBehavior",
-        {"behavior": "allow", "downloadPath": str(downloads), "eventsEnabled": True},
-    )
-    page.click("#download")
-    target = downloads / "decisions.csv"
-    deadline = time.monotonic() + 20
-    while not target.exists() or any(downloads.glob("*.crdownload")):
-        assert time.monotonic() < deadline, (
-            f"no download in {downloads}: {list(downloads.iterdir())}"
-        )
-        time.sleep(0.05)
-    text = target.read_text(encoding="utf-8")
-    assert text == page.eval("window.artworkBackfillLastCsv")
-    wanted = {"1": "accept", "9": "accept", "14": "reject", "16": "reject"}
-    expected_rows = [
-        [
-            wanted.get(row[0], "") if name == "decision" else cell
-            for name, cell in zip(EXPORT_COLUMNS, row, strict=True)
-        ]
-        for row in csv_cells(table)
-    ]
-    assert text == csv_text(expected_rows)
+    target, text = download(browser, page, tmp_path / "downloads")
+    wanted = {"9": "accept", "15": "accept", "1": "reject", "14": "reject", "16": "reject"}
+    assert text == expected_csv(table, wanted)
     decisions = read_decisions(target, table)
-    assert decisions.accepted == {1, 9}
-    assert decisions.rejected == {14, 16}
+    assert decisions.accepted == {9, 15}
+    assert decisions.rejected == {1, 14, 16}
     assert decisions.rows == table.height
     assert page_errors(browser) == []
 
@@ -317,14 +391,18 @@ def test_a_cover_that_breaks_the_url_rules_cannot_be_accepted(
     browser: Browser, review: Review, tmp_path: Path
 ) -> None:
     table, stats, _path = review
+    # 4 is a reject row, 9 a review row: both get a cover that breaks the URL rules
     http = table.with_columns(
-        pl.when(pl.col("library_id") == 4)
+        pl.when(pl.col("library_id").is_in([4, 9]))
         .then(pl.col("artwork_url").str.replace("https://", "http://"))
         .otherwise(pl.col("artwork_url"))
         .alias("artwork_url")
     )
     path = tmp_path / "http.html"
-    write_html(http, stats, path)
+    # its own cache path, so no decision saved by another test's page is loaded
+    write_html(
+        http, dataclasses.replace(stats, cache={"path": str(tmp_path / "http.duckdb")}), path
+    )
     page = open_page(browser, path)
     page.select("#band", "reject")
     buttons = page.eval(
@@ -332,7 +410,184 @@ def test_a_cover_that_breaks_the_url_rules_cannot_be_accepted(
              tr.querySelector('button.accept').disabled, tr.querySelector('button.accept').title])"""
     )
     by_id = {int(i): (disabled, title) for i, disabled, title in buttons}
-    assert by_id[4][0] is True and "url_not_https" in by_id[4][1]
-    assert by_id[5] == (False, "")  # a refused title can still be overruled by a person
+    assert by_id[4][0] is True and by_id[4][1].startswith(REJECT_REFUSAL.format(4) + " (and ")
+    assert "url_not_https" in by_id[4][1]
+    # a reject row is never written, whatever a person thinks of its titles
+    assert by_id[5] == (True, REJECT_REFUSAL.format(5))
     page.click('tr[data-library-id="4"] button.accept')
-    assert page.eval("document.querySelector('tr[data-library-id=\"4\"]').dataset.decision") == ""
+    assert decision_of(page, 4) == ""
+    page.select("#band", "review")
+    disabled, title = accept_button(page, 9)
+    assert disabled is True and title.startswith("library 9: this cover cannot be written: ")
+    assert "url_not_https" in title
+    assert accept_button(page, 12) == (False, "")
+    page.click('tr[data-library-id="9"] button.accept')
+    assert decision_of(page, 9) == ""
+    assert page.eval("window.artworkBackfillReview.decide(9, 'accept')") is False
+    assert notice(page).startswith("not accepted: library 9: this cover cannot be written: ")
+    assert decision_of(page, 9) == ""
+
+
+def test_only_review_rows_can_be_accepted(browser: Browser, review: Review, tmp_path: Path) -> None:
+    table, _stats, _path = review
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#band", "")
+    page.select("#sort", "id")
+    bands = {int(r["id"]): r["band"] for r in shown(page)}
+    assert len(bands) == table.height  # every row on one page
+    refusals = {
+        "high": HIGH_REFUSAL,
+        "reject": REJECT_REFUSAL,
+        "no_match": NO_MATCH_REFUSAL,
+        "pending": PENDING_REFUSAL,
+    }
+    for library_id, band in bands.items():
+        expected = (False, "") if band == "review" else (True, refusals[band].format(library_id))
+        assert accept_button(page, library_id) == expected, library_id
+    assert page.eval(
+        "Array.from(document.querySelectorAll('#rows button.reject')).every(b => !b.disabled)"
+    )
+
+    # A reject row still shows its refused cover, with its reasons, and may be rejected.
+    assert bands[4] == "reject"
+    cover = page.eval(
+        "document.querySelector('tr[data-library-id=\"4\"] td.cover img').getAttribute('src')"
+    )
+    assert cover == table.filter(pl.col("library_id") == 4)["artwork_url"].item()
+    chips = page.eval(
+        "Array.from(document.querySelectorAll('tr[data-library-id=\"4\"] .reason')).map(c => c.textContent)"
+    )
+    assert "album_mismatch" in chips
+    page.click('tr[data-library-id="4"] button.accept')  # disabled: a real click does nothing
+    assert decision_of(page, 4) == "" and status(page) == "0 accepted, 0 rejected"
+    page.click('tr[data-library-id="4"] button.reject')
+    assert decision_of(page, 4) == "reject"
+    page.click('tr[data-library-id="4"] button.reject')  # and taken back
+    assert decision_of(page, 4) == ""
+
+    # A button someone re-enabled (devtools, a stale page) is still refused, with a message.
+    page.eval("document.querySelector('tr[data-library-id=\"5\"] button.accept').disabled = false")
+    page.click('tr[data-library-id="5"] button.accept')
+    assert decision_of(page, 5) == ""
+    assert notice(page) == "not accepted: " + REJECT_REFUSAL.format(5)
+    assert page.eval("document.getElementById('notice').getAttribute('role')") == "alert"
+
+    # The keyboard: Enter on a (re-enabled, focused) accept button of a no_match row.
+    page.eval(
+        "(() => { const b = document.querySelector('tr[data-library-id=\"3\"] button.accept');"
+        " b.disabled = false; b.focus(); })()"
+    )
+    assert page.eval("document.activeElement.closest('tr').dataset.libraryId") == "3"
+    for kind in ("keyDown", "keyUp"):
+        page.send(
+            "Input.dispatchKeyEvent",
+            {
+                "type": kind,
+                "key": "Enter",
+                "code": "Enter",
+                "windowsVirtualKeyCode": 13,
+                **({"text": "\r"} if kind == "keyDown" else {}),
+            },
+        )
+    assert decision_of(page, 3) == ""
+    assert notice(page) == "not accepted: " + NO_MATCH_REFUSAL.format(3)
+    # ...while Enter on a review row's accept button does accept it (the key path works)
+    page.eval("document.querySelector('tr[data-library-id=\"12\"] button.accept').focus()")
+    for kind in ("keyDown", "keyUp"):
+        page.send(
+            "Input.dispatchKeyEvent",
+            {
+                "type": kind,
+                "key": "Enter",
+                "code": "Enter",
+                "windowsVirtualKeyCode": 13,
+                **({"text": "\r"} if kind == "keyDown" else {}),
+            },
+        )
+    assert decision_of(page, 12) == "accept" and notice(page) == ""
+
+    # The console API goes through the same check.
+    api = "window.artworkBackfillReview.decide"
+    assert page.eval(f"{api}(7, 'accept')") is False
+    assert notice(page) == "not accepted: " + PENDING_REFUSAL.format(7)
+    assert page.eval(f"{api}(1, 'accept')") is False
+    assert notice(page) == "not accepted: " + HIGH_REFUSAL.format(1)
+    assert page.eval(f"{api}(1, 'reject')") is True and decision_of(page, 1) == "reject"
+    assert page.eval(f"{api}(9, 'accept')") is True and decision_of(page, 9) == "accept"
+    assert notice(page) == ""
+    assert page.eval("window.artworkBackfillReview.decisions") is None  # no raw map to edit
+    assert {int(r["id"]): r["decision"] for r in shown(page) if r["decision"]} == {
+        1: "reject",
+        9: "accept",
+        12: "accept",
+    }
+    assert status(page) == "2 accepted, 1 rejected"
+
+    _target, text = download(browser, page, tmp_path / "downloads")
+    assert text == expected_csv(table, {"1": "reject", "9": "accept", "12": "accept"})
+    assert page_errors(browser) == []
+
+
+def test_accept_page_touches_review_rows_only(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    table, _stats, _path = review
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#band", "")
+    bands = {int(r["id"]): r["band"] for r in shown(page)}
+    review_ids = {i for i, band in bands.items() if band == "review"}
+    assert review_ids == {9, 12, 14, 15, 16} and len(bands) == table.height
+    page.click('tr[data-library-id="12"] button.reject')  # a decided row is left alone
+    page.click("#accept-page")
+    decided = {int(r["id"]): r["decision"] for r in shown(page) if r["decision"]}
+    assert decided == {9: "accept", 12: "reject", 14: "accept", 15: "accept", 16: "accept"}
+    assert status(page) == "4 accepted, 1 rejected"
+    assert notice(page) == (
+        "accept page: accepted 4 review rows; 13 undecided rows left as they were "
+        "(reviewers decide review rows only, and only a cover that can be written)"
+    )
+    # a page of reject rows only: nothing changes
+    page.select("#band", "reject")
+    page.click("#accept-page")
+    assert {r["decision"] for r in shown(page)} == {""}
+    assert notice(page).startswith("accept page: accepted 0 review rows; 3 undecided rows left")
+    assert status(page) == "4 accepted, 1 rejected"
+
+    target, text = download(browser, page, tmp_path / "downloads")
+    assert csv_decisions(text) == decided
+    decisions = read_decisions(target, table)
+    assert decisions.accepted == {9, 14, 15, 16} and decisions.rejected == {12}
+    assert page_errors(browser) == []
+
+
+def test_saved_accepts_on_rows_that_are_not_review_are_dropped(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    """Decisions saved by an older page (which let a reject row be accepted) do not come back."""
+    table, _stats, _path = review
+    path = own_page(review, tmp_path)
+    page = open_page(browser, path)
+    verdicts = {str(i): v for i, v in table.select("library_id", "verdict_id").iter_rows()}
+    saved = {
+        "4": ["accept", verdicts["4"]],  # reject
+        "1": ["accept", verdicts["1"]],  # high
+        "7": ["accept", verdicts["7"]],  # pending
+        "9": ["accept", verdicts["9"]],  # review: kept
+        "5": ["reject", verdicts["5"]],  # a reject is kept
+    }
+    key = page.eval("JSON.parse(document.getElementById('review-data').textContent).storageKey")
+    page.eval(f"localStorage.setItem({json.dumps(key)}, {json.dumps(json.dumps(saved))})")
+    reload(page)
+    assert status(page) == (
+        "1 accepted, 1 rejected · 3 saved accepts dropped (reviewers decide review rows only)"
+    )
+    assert csv_decisions(page.eval("window.artworkBackfillReview.csv()")) == {
+        9: "accept",
+        5: "reject",
+    }
+    # the next decision saves what the page holds: the dropped accepts are gone for good
+    page.select("#band", "")
+    page.click('tr[data-library-id="16"] button.accept')
+    stored = json.loads(page.eval(f"localStorage.getItem({json.dumps(key)})"))
+    assert {k: v[0] for k, v in stored.items()} == {"9": "accept", "5": "reject", "16": "accept"}
+    assert page_errors(browser) == []

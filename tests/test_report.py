@@ -208,6 +208,21 @@ def test_page_is_self_contained_and_escapes_values(report: Report) -> None:
     assert data["reasons"]["rowless"] == REASONS["rowless"]
 
 
+def test_page_knows_why_only_review_rows_can_be_accepted(report: Report) -> None:
+    """The page is told why each band but `review` cannot be accepted (decisions.py says the
+    same for a decisions file); the bulk accept says it touches review rows only."""
+    from artwork_backfill.report import NOT_REVIEWABLE
+
+    table, stats = report
+    page = render_html(table, stats)
+    data = json.loads(page.split('id="review-data">', 1)[1].split("</script>", 1)[0])
+    assert data["notReviewable"] == NOT_REVIEWABLE
+    assert set(NOT_REVIEWABLE) == set(BANDS) - {"review"}
+    assert NOT_REVIEWABLE["reject"] == "a rejected cover is never written"
+    assert 'id="notice" role="alert"' in page
+    assert 'title="accept every undecided review row shown on this page' in page
+
+
 def test_page_placeholders_are_not_expanded_inside_values(report: Report) -> None:
     table, stats = report
     sneaky = table.with_columns(pl.lit("@SCRIPT@ @DATA@").alias("album_title"))
