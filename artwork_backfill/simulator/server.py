@@ -448,10 +448,16 @@ class _State:
             self.max_concurrent = max(self.max_concurrent, self.open_requests)
             self.recent.append({"t": now, "method": method, "path": path, "headers": headers})
 
-    def depart(self, status: str) -> None:
+    def count_status(self, status: str) -> None:
+        with self.lock:
+            self.status_counts[status] += 1
+
+    def depart(self, status: str | None) -> None:
+        """A request is done; `status` is counted unless it was already (None)."""
         with self.lock:
             self.open_requests -= 1
-            self.status_counts[status] += 1
+            if status is not None:
+                self.status_counts[status] += 1
 
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
@@ -547,6 +553,8 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60  # idle keep-alive connections are closed after this
     server: _Server
+    _count_status = False  # this request's status goes into the stats
+    _status_counted = False
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -572,6 +580,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> str:
+        if self._count_status and not self._status_counted:
+            # counted before the client can read the answer, so stats() right after a
+            # response already includes it
+            self.server.state.count_status(str(status))
+            self._status_counted = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -601,6 +614,8 @@ class _Handler(BaseHTTPRequestHandler):
             "/health": "health",
         }.get(path, "sim" if path.startswith("/_sim/") else "other")
         body = self._read_body()
+        self._count_status = endpoint != "sim"
+        self._status_counted = False
         if endpoint != "sim":
             state.arrive(
                 endpoint, method, self.path, {k.lower(): v for k, v in self.headers.items()}
@@ -614,7 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
             status = self._json(500, {"detail": type(exc).__name__})
         finally:
             if endpoint != "sim":
-                state.depart(status)
+                state.depart(None if self._status_counted else status)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
