@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import httpx
 import psycopg
 import pytest
 
+from artwork_backfill import discogs_image
 from artwork_backfill.normalize import grouping_key
 from artwork_backfill.simulator import (
     Catalog,
@@ -33,7 +35,15 @@ from artwork_backfill.simulator import (
     generate_catalog,
     start_simulator,
 )
-from artwork_backfill.simulator.catalog import GENRES, VA_CREDITS, mojibake
+from artwork_backfill.simulator.catalog import (
+    FORM_LEGACY,
+    FORM_ONE_SEGMENT,
+    FORM_SEGMENTED,
+    GENRES,
+    VA_CREDITS,
+    image_file_tail,
+    mojibake,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -77,6 +87,25 @@ AUG_ITEM_KEYS = {
 }
 CACHE_STATS_KEYS = {"memory_hits", "pg_hits", "pg_misses", "api_calls", "pg_time_ms", "api_time_ms"}
 _NUMBERS_RE = re.compile(r"\b(\d+|[IVX]+)\b")
+
+# artwork_url of the contract's examples 13 and 14: what LML-feb's own code returned
+REAL_FALLBACK_URLS = (
+    "https://i.discogs.com/IyqKdxa95EY1ZIpbSGB6mk4Xw2J6Ge4zOjGbhSl2jas/rs:fit/g:sm/q:90/h:600/"
+    "w:600/czM6Ly9kaXNjb2dz/LWRhdGFiYXNlLWlt/YWdlcy9MLTcxOTk2/MS0xMjE2NjUwODY3/"
+    "LTQyOTguanBlZw.jpeg",
+    "https://i.discogs.com/YlZdfnn1UYM3WHrDGvWHj6rsortoqX2tp-7le8ei690/rs:fit/g:sm/q:90/h:600/"
+    "w:600/czM6Ly9kaXNjb2dz/LWRhdGFiYXNlLWlt/YWdlcy9BLTk4NDg1/MDktMTMxOTQ0MTg1/"
+    "MS00ODg4LmpwZWc.jpeg",
+)
+IMGPROXY_SHAPE = re.compile(
+    r"^https://i\.discogs\.com/[\w-]{43}/rs:fit/g:sm/q:(90|40)/h:(600|150)/w:(600|150)/"
+    r"czM6Ly9kaXNjb2dz(/[\w-]{1,16})*[\w-]*\.jpeg$"
+)
+LEGACY_SHAPE = re.compile(
+    r"^https://img\.discogs\.com/[\w-]{27}=/fit-in/(600x600|150x150)/"
+    r"filters:strip_icc\(\):format\(jpeg\):mode_rgb\(\):quality\((90|40)\)/"
+    r"discogs-images/[RAL]-\d+-\d{10}\.jpeg\.jpg$"
+)
 
 SIM_KEY = f"sim-{secrets.token_hex(6)}"  # a throwaway bearer key for these tests
 
@@ -138,6 +167,19 @@ def top_artwork(answer: dict[str, Any]) -> dict[str, Any] | None:
 
 def without_numbers(text: str) -> str:
     return " ".join(_NUMBERS_RE.sub(" ", text).split()).casefold()
+
+
+def url_form(url: str) -> str:
+    """segmented | one_segment | legacy, as a Discogs image URL carries its file name."""
+    if url.startswith("https://img.discogs.com/"):
+        return "legacy"
+    return "segmented" if "/czM6Ly9kaXNjb2dz/" in url else "one_segment"
+
+
+def encoded_segments(url: str) -> list[str]:
+    """The base64 path segments of an i.discogs.com URL (the last without `.jpeg`)."""
+    tail = url[url.index("czM6Ly9kaXNjb2dz") :].removesuffix(".jpeg")
+    return tail.split("/")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,10 +342,54 @@ def test_candidates_follow_the_production_filter(catalog: Catalog) -> None:
 def test_discogs_urls_have_the_real_shape(catalog: Catalog) -> None:
     covers = [t.cover_url for t in catalog.keys.values() if t.cover_url]
     assert len(set(covers)) == len(covers)  # unique per release
-    shape = re.compile(
-        r"^https://i\.discogs\.com/[\w-]{43}/rs:fit/g:sm/q:90/h:600/w:600/[\w-]+\.jpeg$"
+    forms = Counter(url_form(u) for u in covers)
+    assert set(forms) == {"segmented", "one_segment", "legacy"}
+    assert 0.78 < forms["segmented"] / len(covers) < 0.92
+    assert 0.06 < forms["one_segment"] / len(covers) < 0.2
+    assert 0.005 < forms["legacy"] / len(covers) < 0.06
+    for url in covers:
+        image = discogs_image.decode(url)
+        assert image is not None and image.kind == "R" and image.size == 600, url
+        assert len(url) <= 512
+        if url_form(url) == "legacy":
+            assert LEGACY_SHAPE.match(url), url
+            continue
+        assert IMGPROXY_SHAPE.match(url), url
+        encoded = encoded_segments(url)
+        if url_form(url) == "segmented":
+            assert all(len(seg) == 16 for seg in encoded[:-1]) and 0 < len(encoded[-1]) <= 16
+        decoded = base64.urlsafe_b64decode("".join(encoded) + "=" * (-len("".join(encoded)) % 4))
+        assert re.fullmatch(rb"s3://discogs-database-images/R-\d+-\d{10}-\d{4}\.jpeg", decoded)
+    # (url-safe and standard base64 agree on these ASCII paths: only '>', '?' or '~' in the path
+    # would give '+' or '/'; the shape above allows the url-safe alphabet only)
+    # the image's release id is the release's own
+    for truth in list(catalog.keys.values())[:300]:
+        top = truth.answer.results[0].release if truth.answer.results else None
+        if truth.scenario is Scenario.DIRECT_EXACT and top is not None:
+            image = discogs_image.decode(top.artwork_url)
+            assert image is not None and image.entity_id == top.release_id
+
+
+def test_image_urls_follow_the_contract_example() -> None:
+    # contract §5.5 and examples 13/14 (real LML-feb output): the same file names, cut the same way
+    assert image_file_tail("A", 6018972, 1631372138, 6749, FORM_SEGMENTED) == (
+        "czM6Ly9kaXNjb2dz/LWRhdGFiYXNlLWlt/YWdlcy9BLTYwMTg5/NzItMTYzMTM3MjEz/OC02NzQ5LmpwZWc.jpeg"
     )
-    assert all(shape.match(u) for u in covers)
+    for real in REAL_FALLBACK_URLS:
+        image = discogs_image.decode(real)
+        assert image is not None and image.kind in "AL"
+        tail = real.split("/w:600/", 1)[1]
+        encoded = tail.removesuffix(".jpeg").replace("/", "")
+        path = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+        m = re.fullmatch(r"s3://discogs-database-images/([AL])-(\d+)-(\d+)-(\d+)\.jpeg", path)
+        assert m is not None and m.group(1) == image.kind
+        stamp, counter = int(m.group(3)), int(m.group(4))
+        assert image_file_tail(image.kind, image.entity_id, stamp, counter, FORM_SEGMENTED) == tail
+    assert image_file_tail("R", 5, 1300000000, 1234, FORM_LEGACY) == (
+        "discogs-images/R-5-1300000000.jpeg.jpg"
+    )
+    one = image_file_tail("R", 5, 1300000000, 1234, FORM_ONE_SEGMENT)
+    assert "/" not in one and one.startswith("czM6Ly9kaXNjb2dz")
 
 
 @pytest.mark.timeout(120)
@@ -516,7 +602,8 @@ def test_unusable_artwork_urls(
     sim: RunningSimulator, client: httpx.Client, catalog: Catalog
 ) -> None:
     def url_of(scenario: Scenario, **extra: Any) -> tuple[KeyTruth, dict[str, Any]]:
-        truth = first(catalog, scenario)
+        # a key that Discogs spells as the shelf does (no s/t, mojibake, format suffix ...)
+        truth = next(t for t in catalog.keys.values() if t.scenario is scenario and not t.note)
         art = top_artwork(lookup(client, sim, truth, **extra))
         assert art is not None
         assert art["album"] == truth.album or scenario is Scenario.ARTIST_PHOTO
@@ -527,7 +614,7 @@ def test_unusable_artwork_urls(
     _, art = url_of(Scenario.LONG_URL)
     assert len(art["artwork_url"]) > 512 and art["artwork_url"].startswith("https://i.discogs.com/")
     truth, art = url_of(Scenario.HTTP_URL)
-    assert art["artwork_url"].startswith("http://i.discogs.com/")
+    assert re.match(r"^http://im?g?\.discogs\.com/", art["artwork_url"])
     assert art["artwork_url"].removeprefix("http://") == (truth.cover_url or "").removeprefix(
         "https://"
     )

@@ -221,6 +221,11 @@ EXPECTATIONS: dict[Scenario, Expectation] = {
 }
 
 
+# How large LML serves an image: the cover, and the Discogs search thumbnail (LML-feb's API path).
+COVER_SIZE = 600
+THUMBNAIL_SIZE = 150
+
+
 @dataclass(frozen=True, slots=True)
 class DiscogsRelease:
     """A Discogs release as LML's `artwork` object describes it (release_id 0: synthetic)."""
@@ -1564,12 +1569,14 @@ class _Generator:
             url = SPACER_GIF_URL
         elif s is Scenario.LONG_URL:
             assert own.artwork_url is not None
-            url = own.artwork_url.replace(
+            base = own.artwork_url
+            if not base.startswith(_IMGPROXY_HOST):  # a legacy cover: the long form is imgproxy
+                base = _discogs_image_url(
+                    self.seed, "R", own.release_id, "cover", form=FORM_SEGMENTED
+                )
+            url = base.replace(
                 "/rs:fit/",
-                "/rs:fit/"
-                + "sig:"
-                + _b64(hashlib.sha512(own.artwork_url.encode()).digest() * 6)
-                + "/",
+                "/rs:fit/" + "sig:" + _b64(hashlib.sha512(base.encode()).digest() * 6) + "/",
             )
         elif s is Scenario.HTTP_URL:
             assert own.artwork_url is not None
@@ -1746,13 +1753,99 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
-def _discogs_image_url(seed: int, kind: str, entity_id: int, salt: str) -> str:
-    """A Discogs-shaped image URL, unique per (kind, entity_id, salt)."""
+# Discogs image URLs (contract §5.5). Current `i.discogs.com` URLs carry a signature, the
+# imgproxy options and the unpadded url-safe base64 of the S3 path, cut into 16-character path
+# segments (the last one followed by `.jpeg`); some carry the base64 in one segment; legacy
+# `img.discogs.com` URLs carry the path in clear. The signature signs options and path, so the
+# same file at another size has another signature.
+IMAGE_BUCKET = "s3://discogs-database-images/"
+_SEGMENT_LENGTH = 16
+FORM_SEGMENTED, FORM_ONE_SEGMENT, FORM_LEGACY = "segmented", "one_segment", "legacy"
+_IMGPROXY_HOST = "https://i.discogs.com/"
+_LEGACY_HOST = "https://img.discogs.com/"
+_IMGPROXY_OPTIONS = 5  # rs:fit / g:sm / q:N / h:N / w:N
+_LEGACY_OPTIONS = 2  # fit-in/NxN / filters:...:quality(N)
+
+
+def _quality(size: int) -> int:
+    return 90 if size >= COVER_SIZE else 40
+
+
+def image_file_tail(kind: str, entity_id: int, stamp: int, counter: int, form: str) -> str:
+    """The file part of a Discogs image URL (everything after the size options).
+
+    `image_file_tail("A", 6018972, 1631372138, 6749, FORM_SEGMENTED)` is the contract's
+    example, `czM6Ly9kaXNjb2dz/LWRhdGFiYXNlLWlt/.../OC02NzQ5LmpwZWc.jpeg`.
+    """
+    if form == FORM_LEGACY:
+        return f"discogs-images/{kind}-{entity_id}-{stamp}.jpeg.jpg"
+    encoded = _b64(f"{IMAGE_BUCKET}{kind}-{entity_id}-{stamp}-{counter}.jpeg".encode())
+    if form == FORM_SEGMENTED:
+        encoded = "/".join(
+            encoded[i : i + _SEGMENT_LENGTH] for i in range(0, len(encoded), _SEGMENT_LENGTH)
+        )
+    elif form != FORM_ONE_SEGMENT:
+        raise ValueError(f"unknown image URL form {form!r}")
+    return f"{encoded}.jpeg"
+
+
+def _compose(legacy: bool, size: int, tail: str) -> str:
+    """A signed URL serving the file `tail` at `size` pixels."""
+    q = _quality(size)
+    if legacy:
+        options = f"fit-in/{size}x{size}/filters:strip_icc():format(jpeg):mode_rgb():quality({q})"
+        sig = _b64(hashlib.sha1(f"{options}/{tail}".encode()).digest()) + "="
+        return f"{_LEGACY_HOST}{sig}/{options}/{tail}"
+    options = f"rs:fit/g:sm/q:{q}/h:{size}/w:{size}"
+    sig = _b64(hashlib.sha256(f"{options}/{tail}".encode()).digest())
+    return f"{_IMGPROXY_HOST}{sig}/{options}/{tail}"
+
+
+def _resized(url: str | None, size: int) -> str | None:
+    """The same image file at `size` pixels, for a URL of the simulator's own forms (else None)."""
+    if not url:
+        return None
+    for host, n_options, legacy in (
+        (_IMGPROXY_HOST, _IMGPROXY_OPTIONS, False),
+        (_LEGACY_HOST, _LEGACY_OPTIONS, True),
+    ):
+        if url.startswith(host):
+            parts = url[len(host) :].split("/")
+            if len(parts) < 2 + n_options:
+                return None
+            return _compose(legacy, size, "/".join(parts[1 + n_options :]))
+    return None
+
+
+def _image_form(digest: bytes) -> str:
+    """About 85% segmented, 12% one segment, 3% legacy: fixed per image."""
+    roll = digest[8]
+    if roll < 218:
+        return FORM_SEGMENTED
+    if roll < 249:
+        return FORM_ONE_SEGMENT
+    return FORM_LEGACY
+
+
+def _discogs_image_url(
+    seed: int,
+    kind: str,
+    entity_id: int,
+    salt: str,
+    *,
+    size: int = COVER_SIZE,
+    form: str | None = None,
+) -> str:
+    """A Discogs image URL, unique per (kind, entity_id, salt); its form is fixed per image.
+
+    `kind` is R (a release's image), A (an artist's photo) or L (a label's logo).
+    """
     digest = hashlib.sha256(f"{seed}:{kind}:{entity_id}:{salt}".encode()).digest()
     stamp = 1_200_000_000 + int.from_bytes(digest[:4], "big") % 500_000_000
-    path = f"s3://discogs-database-images/{kind}-{entity_id}-{stamp}.jpeg"
-    b64 = base64.b64encode(path.encode()).decode("ascii").rstrip("=")
-    return f"https://i.discogs.com/{_b64(digest)}/rs:fit/g:sm/q:90/h:600/w:600/{b64}.jpeg"
+    counter = 1000 + int.from_bytes(digest[4:6], "big") % 9000
+    form = form or _image_form(digest)
+    tail = image_file_tail(kind, entity_id, stamp, counter, form)
+    return _compose(form == FORM_LEGACY, size, tail)
 
 
 def _foreign_cover_url(r: random.Random, release_id: int) -> str:
