@@ -7,6 +7,7 @@ with start_simulator(catalog, SimulatorConfig(latency_ms=20)) as sim:
 """
 
 from artwork_backfill.simulator.catalog import (
+    TRANSIENT_SCENARIOS,
     Catalog,
     CatalogArtist,
     CatalogRow,
@@ -27,6 +28,7 @@ from artwork_backfill.simulator.server import (
 )
 
 __all__ = [
+    "TRANSIENT_SCENARIOS",
     "Catalog",
     "CatalogArtist",
     "CatalogRow",

@@ -4,7 +4,13 @@ It speaks both LML generations (`aug`: bulk endpoint, bearer auth, `timeout`/`de
 `feb`: single lookups only, no auth, none of the newer fields), queues requests behind a
 server-side in-flight cap like LML (never a 429), and injects faults on demand: HTTP 500/502/503,
 connection resets, malformed JSON, hangs, per-item bulk errors, or one forced status for every
-request. Everything it sees is counted (`stats()`, `GET /_sim/stats`).
+request. Everything it sees is counted (`stats()`, `GET /_sim/stats`; a status is counted
+before its answer is sent, so a snapshot taken after a response includes it).
+
+Some keys' first asks are not answers (scenario-driven, per key, counted across single and
+bulk asks): a `timeout`, a shed artwork tail, a `degraded` answer whose own row lost its
+artwork while a sibling row kept one (aug only; feb sheds nothing), or an HTTP 200 whose body
+has no `results` at all (a bulk item carrying such a body is marked `no_match`).
 """
 
 from __future__ import annotations
@@ -218,6 +224,18 @@ def _cache_stats(n_results: int, generation: Generation, *, api_calls: int = 0) 
     return stats
 
 
+def _body_without_results(form: int, generation: Generation) -> dict[str, Any]:
+    """An HTTP 200 whose JSON lacks `results`: not an answer (ask again)."""
+    if form == 0:
+        return {}
+    body: dict[str, Any] = {"search_type": "direct", "cache_stats": _cache_stats(0, generation)}
+    if form >= 2:
+        body.update(song_not_found=False, found_on_compilation=False, context_message=None)
+        if generation == "aug":
+            body.update(timeout=False, degraded=False)
+    return body
+
+
 @dataclass(frozen=True, slots=True)
 class LookupContext:
     """How one lookup is asked: which generation, which endpoint, which flags."""
@@ -249,6 +267,8 @@ def render_lookup(
         transient = (
             plan.transient if plan.transient_asks < 0 or ask_index < plan.transient_asks else None
         )
+        if transient == "no_results":
+            return _body_without_results(plan.no_results_form, ctx.generation)
         search_type = plan.search_type
         results = list(plan.results)
         song_not_found, context_message, corrected = (
@@ -268,6 +288,9 @@ def render_lookup(
             strip_artwork, api_calls = True, 1
             if aug:
                 degraded, reason = True, "deadline_exceeded"
+        elif transient == "partial_deadline" and aug:  # feb sheds nothing: the full answer
+            results, api_calls = list(plan.transient_results), 1
+            degraded, reason = True, "deadline_exceeded"
         if plan.rowless and (not aug or (ctx.bulk and not ctx.allow_fallback)):
             results, search_type = [], empty_type  # no library-miss probe here
         if plan.bulk_artwork_missing and ctx.bulk and not ctx.allow_fallback:
@@ -802,7 +825,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "message": "CacheUnavailableError",
             }
         lookup = self._lookup(item, bulk=True, query=query)
-        status = "match" if lookup["results"] else "no_match"
+        # (the status follows `results`: a lookup body without it is marked no_match)
+        status = "match" if lookup.get("results") else "no_match"
         return {"index": index, "status": status, "lookup": lookup}
 
     def _sim_route(self, method: str, path: str, query: dict[str, str], body: bytes) -> str:
