@@ -966,7 +966,12 @@ def _cover_identities(verdict: Verdict) -> tuple[tuple[str, object], ...]:
 def _same_album(a: ShelfRow, b: ShelfRow, t: Thresholds) -> bool:
     """Two shelf rows name one album (two spellings, an edition note): sharing a cover is fine."""
     text = _compare(a.artist_name or "", a.album_title or "", b.artist_name, b.album_title, t)
-    return text.strong and text.album >= t.high_album and text.artist >= t.high_artist
+    return (
+        not text.hard
+        and not text.caps
+        and text.album >= t.high_album
+        and text.artist >= t.high_artist
+    )
 
 
 def apply_cross_key_evidence(
