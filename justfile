@@ -20,3 +20,4 @@ bench:
     python3 -m uv run --locked python bench/apply_speed.py
     python3 -m uv run --locked python bench/report_speed.py
     python3 -m uv run --locked python bench/labelled_recall.py
+    python3 -m uv run --locked python bench/simulated_gate.py
