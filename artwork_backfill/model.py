@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from artwork_backfill.discogs_image import not_a_cover
+
 
 class Classification(enum.StrEnum):
     """What one LML answer means for its key.
@@ -32,6 +34,10 @@ class LookupKey:
     key_id: str
     artist: str  # what is sent to LML (a representative row's text, whitespace-cleaned)
     album: str
+    # The key's own library rows (`legacy_release_id`s, the ids LML's `library_item.id`
+    # carries), sorted; empty when unknown. Classification uses them to tell the key's own
+    # results from other rows LML offered.
+    legacy_release_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,12 +56,38 @@ class Answer:
     received_at: float
 
 
+def usable_cover_url(url: Any) -> bool:
+    """Whether `url` may be an album cover: a non-empty string that is no spacer.gif, no
+    placeholder, no artist photo (`A-`) and no label logo (`L-`). Whether it is the *right*
+    cover is the scorer's question."""
+    return isinstance(url, str) and not_a_cover(url) is None
+
+
+def result_has_artwork(item: Any) -> bool:
+    """Whether one LookupResultItem carries a usable cover URL (see `usable_cover_url`)."""
+    artwork = item.get("artwork") if isinstance(item, dict) else None
+    return isinstance(artwork, dict) and usable_cover_url(artwork.get("artwork_url"))
+
+
+def result_library_id(item: Any) -> int | None:
+    """A LookupResultItem's `library_item.id` (0 = row-less), or None when it has none."""
+    library_item = item.get("library_item") if isinstance(item, dict) else None
+    value = library_item.get("id") if isinstance(library_item, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
 def body_has_artwork(body: dict[str, Any] | None) -> bool:
-    """Whether any result in an LML LookupResponse carries a non-empty artwork_url."""
+    """Whether any result in an LML LookupResponse carries a usable cover URL.
+
+    Spacer and placeholder images, artist photos and label logos do not count: an answer
+    holding only those has no artwork (bulk sends such keys to the single /lookup follow-up,
+    and the cache's `has_artwork` column records this).
+    """
     if not isinstance(body, dict):
         return False
-    for item in body.get("results") or []:
-        artwork = (item or {}).get("artwork") if isinstance(item, dict) else None
-        if isinstance(artwork, dict) and artwork.get("artwork_url"):
-            return True
-    return False
+    results = body.get("results")
+    if not isinstance(results, list):
+        return False
+    return any(result_has_artwork(item) for item in results)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import time
 
 import pytest
 
 from artwork_backfill.config import lml_settings
+from artwork_backfill.discogs_image import decode
 from artwork_backfill.lml import (
     LmlClient,
     Pacer,
@@ -18,7 +20,7 @@ from artwork_backfill.lml import (
     retry_after_seconds,
 )
 from artwork_backfill.model import Classification as C
-from artwork_backfill.model import LookupKey
+from artwork_backfill.model import LookupKey, body_has_artwork
 
 ROW = {"library_item": {"id": 104233, "title": "T", "artist": "A"}}
 ART = {
@@ -78,11 +80,151 @@ def body(**kw: object) -> dict[str, object]:
         # the Feb generation has no timeout/degraded fields at all
         ({"results": [], "search_type": "alternative"}, (C.NO_MATCH, "empty")),
         ({"results": "nope"}, (C.TRANSIENT, "bad_body")),
+        ({"results": {"0": {}}}, (C.TRANSIENT, "bad_body")),
         (["not", "an", "object"], (C.TRANSIENT, "bad_body")),
+        # a 200 without a results list is no answer (contract §5.5), never a no-match
+        (
+            {"search_type": "none", "timeout": False, "degraded": False},
+            (C.TRANSIENT, "results_missing"),
+        ),
+        ({"results": None, "search_type": "none"}, (C.TRANSIENT, "results_missing")),
+        ({}, (C.TRANSIENT, "results_missing")),
     ],
 )
 def test_classify_body(response: object, expected: tuple[C, str]) -> None:
     assert classify_body(response) == expected
+
+
+OWN, OWN_2, OTHER = 104233, 104234, 555001
+
+
+def discogs_url(kind: str, entity_id: int) -> str:
+    """A cover URL in the real segmented form (contract §5.5) naming a `kind` image."""
+    name = f"s3://discogs-database-images/{kind}-{entity_id}-1631372138-6749.jpeg"
+    encoded = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+    segments = "/".join(encoded[i : i + 16] for i in range(0, len(encoded), 16))
+    return f"https://i.discogs.com/sig/rs:fit/g:sm/q:90/h:600/w:600/{segments}.jpeg"
+
+
+COVER = discogs_url("R", 5)
+PHOTO = discogs_url("A", 6018972)
+LOGO = discogs_url("L", 1818)
+SPACER = "https://s.discogs.com/images/spacer.gif"
+PLACEHOLDER = "https://s.discogs.com/images/default-release.png"
+
+
+def result(library_id: int, url: str | None) -> dict[str, object]:
+    artwork = None if url is None else {"artwork_url": url, "release_id": 5}
+    return {"library_item": {"id": library_id, "title": "T", "artist": "A"}, "artwork": artwork}
+
+
+def shed(*results: dict[str, object], reason: str = "deadline_exceeded") -> dict[str, object]:
+    return body(degraded=True, degraded_reason=reason, results=list(results))
+
+
+def test_the_test_urls_name_what_they_say() -> None:
+    for url, kind in ((COVER, "R"), (PHOTO, "A"), (LOGO, "L")):
+        image = decode(url)
+        assert image is not None and image.kind == kind
+
+
+@pytest.mark.parametrize(
+    ("response", "legacy_ids", "expected"),
+    [
+        # the key's own row lost its cover while another result kept one: ask again
+        (shed(result(OWN, None), result(OTHER, COVER)), (OWN,), (C.TRANSIENT, "degraded_partial")),
+        (
+            shed(result(OWN, None), result(OTHER, COVER), reason="upstream_unavailable"),
+            (OWN,),
+            (C.TRANSIENT, "degraded_partial"),
+        ),
+        (shed(result(OTHER, COVER), result(OWN, None)), (OWN,), (C.TRANSIENT, "degraded_partial")),
+        # a spacer, placeholder, photo or logo on the own row is no cover either
+        (
+            shed(result(OWN, SPACER), result(OTHER, COVER)),
+            (OWN,),
+            (C.TRANSIENT, "degraded_partial"),
+        ),
+        (shed(result(OWN, PHOTO), result(OTHER, COVER)), (OWN,), (C.TRANSIENT, "degraded_partial")),
+        (shed(result(OWN, LOGO), result(0, COVER)), (OWN,), (C.TRANSIENT, "degraded_partial")),
+        # one of the key's several rows lost it
+        (
+            shed(result(OWN, COVER), result(OWN_2, None)),
+            (OWN, OWN_2),
+            (C.TRANSIENT, "degraded_partial"),
+        ),
+        # the own row kept its cover; another row without one does not matter
+        (shed(result(OWN, COVER), result(OTHER, None)), (OWN,), (C.MATCH, "degraded_with_artwork")),
+        (
+            shed(result(OWN, COVER), result(OWN_2, COVER)),
+            (OWN, OWN_2),
+            (C.MATCH, "degraded_with_artwork"),
+        ),
+        # no result of the key's own rows at all: today's rule, any usable artwork is a match
+        (shed(result(OTHER, None), result(0, COVER)), (OWN,), (C.MATCH, "degraded_with_artwork")),
+        # the key's rows unknown: any real row without a cover makes it transient ...
+        (shed(result(OWN, COVER), result(OTHER, None)), (), (C.TRANSIENT, "degraded_partial")),
+        (shed(result(OTHER, PLACEHOLDER), result(0, COVER)), (), (C.TRANSIENT, "degraded_partial")),
+        # ... a row-less result (id 0) without one does not
+        (shed(result(OWN, COVER), result(0, None)), (), (C.MATCH, "degraded_with_artwork")),
+        # cache_only is a real answer from LML's cache: partial covers are what it has
+        (
+            shed(result(OWN, None), result(OTHER, COVER), reason="cache_only"),
+            (OWN,),
+            (C.MATCH, "degraded_with_artwork"),
+        ),
+        # only unusable images in a shed answer: no artwork at all
+        (shed(result(OWN, PHOTO)), (OWN,), (C.TRANSIENT, "degraded_deadline_exceeded")),
+        (
+            shed(result(OWN, SPACER), result(OTHER, LOGO)),
+            (),
+            (C.TRANSIENT, "degraded_deadline_exceeded"),
+        ),
+        (shed(result(OWN, LOGO), reason="cache_only"), (OWN,), (C.NO_MATCH, "degraded_cache_only")),
+        # not degraded: a complete answer, whatever artwork each row got
+        (body(results=[result(OWN, None), result(OTHER, COVER)]), (OWN,), (C.MATCH, "results")),
+        (body(results=[result(OWN, PHOTO)]), (OWN,), (C.MATCH, "results")),
+        # timeout wins over everything
+        (
+            body(timeout=True, degraded=True, results=[result(OWN, COVER)]),
+            (OWN,),
+            (C.TRANSIENT, "timeout_flag"),
+        ),
+    ],
+)
+def test_classify_shed_answers_by_the_keys_own_rows(
+    response: dict[str, object], legacy_ids: tuple[int, ...], expected: tuple[C, str]
+) -> None:
+    assert classify_body(response, legacy_ids) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "usable"),
+    [
+        (COVER, True),
+        ("https://img.discogs.com/abc/discogs-images/R-123-1.jpg.jpg", True),
+        ("https://i.discogs.com/x.jpeg", True),
+        (PHOTO, False),
+        (LOGO, False),
+        ("https://img.discogs.com/abc/discogs-images/A-123-1.jpg.jpg", False),
+        (SPACER, False),
+        (PLACEHOLDER, False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_body_has_artwork_means_a_usable_cover(url: str | None, usable: bool) -> None:
+    assert body_has_artwork(body(results=[result(OWN, url)])) is usable
+    # one usable cover among unusable ones is enough
+    assert body_has_artwork(body(results=[result(OTHER, PHOTO), result(OWN, url)])) is usable
+    assert body_has_artwork(body(results=[result(OTHER, COVER), result(OWN, url)])) is True
+
+
+def test_body_has_artwork_without_results() -> None:
+    assert not body_has_artwork(None)
+    assert not body_has_artwork({"search_type": "direct"})
+    assert not body_has_artwork({"results": "nope"})
+    assert not body_has_artwork(body(results=[{"artwork": "nope"}, "junk", None]))
 
 
 def test_final_classes() -> None:
@@ -108,12 +250,42 @@ def test_bulk_items_branch_on_status() -> None:
     assert classify_bulk_item("garbage")[0] is C.TRANSIENT
 
 
+def test_bulk_lookups_that_are_no_answers_are_transient() -> None:
+    for lookup in ({"search_type": "none"}, {"results": None}, {"results": 3}):
+        for status in ("match", "no_match"):
+            cls, reason, kept = classify_bulk_item({"index": 0, "status": status, "lookup": lookup})
+            assert cls is C.TRANSIENT and reason in ("results_missing", "bad_body"), (
+                lookup,
+                status,
+            )
+            assert kept == lookup  # the body is kept in the cache as it came
+
+
+def test_bulk_items_judge_shed_answers_by_the_keys_own_rows() -> None:
+    lost = {"index": 0, "status": "match", "lookup": shed(result(OWN, None), result(OTHER, COVER))}
+    kept = {"index": 0, "status": "match", "lookup": shed(result(OWN, COVER), result(OTHER, None))}
+    assert classify_bulk_item(lost, (OWN,))[:2] == (C.TRANSIENT, "degraded_partial")
+    assert classify_bulk_item(kept, (OWN,))[:2] == (C.MATCH, "degraded_with_artwork")
+    assert classify_bulk_item(kept)[:2] == (C.TRANSIENT, "degraded_partial")  # rows unknown
+
+
 def test_request_body_is_album_context() -> None:
     b = request_body(LookupKey("k", "Stereolab", "Emperor Tomato Ketchup"))
     assert b["artist"] == "Stereolab" and b["album"] == "Emperor Tomato Ketchup"
     assert b["raw_message"] == "Stereolab - Emperor Tomato Ketchup"
     for forbidden in ("song", "warm_cache", "skip_cache"):
         assert forbidden not in b
+    assert b["extended"] is True  # artist_image_url and discogs_artist_id on the top-1 result
+    assert request_body(LookupKey("k", "A", "B", (1, 2)))["extended"] is True
+
+
+def test_budget_header_goes_on_single_lookups_only() -> None:
+    client = LmlClient(
+        lml_settings(base_url="http://127.0.0.1:9", api_key=None, rate_per_min=60, concurrency=1)
+    )
+    assert "X-Caller-Budget-Ms" not in client._headers()
+    assert client._request_headers("bulk") == {}
+    assert int(client._request_headers("single")["X-Caller-Budget-Ms"]) > 0
 
 
 def test_retry_after() -> None:
