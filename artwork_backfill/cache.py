@@ -24,7 +24,13 @@ import polars as pl
 from artwork_backfill.errors import CacheMismatchError, UserError
 from artwork_backfill.model import Answer, LookupKey, body_has_artwork
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only
+# one reads them as they are (missing columns read as null).
+#   1 -> 2: candidates.discogs_artist_id (the shelf artist's Discogs id) added; has_artwork
+#           recomputed as "a usable cover URL" (a spacer, placeholder, artist photo or label
+#           logo no longer counts).
+_OLDER_VERSIONS = ("1",)
 
 _DDL = [
     """CREATE TABLE IF NOT EXISTS meta (
@@ -52,7 +58,8 @@ _DDL = [
         has_discogs_artist BOOLEAN NOT NULL,
         key_id VARCHAR NOT NULL,
         snapshot_run VARCHAR NOT NULL,
-        exported_at TIMESTAMPTZ NOT NULL)""",
+        exported_at TIMESTAMPTZ NOT NULL,
+        discogs_artist_id BIGINT)""",
     "CREATE SEQUENCE IF NOT EXISTS response_seq START 1",
     """CREATE TABLE IF NOT EXISTS responses (
         response_id BIGINT PRIMARY KEY DEFAULT nextval('response_seq'),
@@ -110,9 +117,29 @@ def _ts(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
+# The candidates table's columns as `Cache.candidates()` returns them, in this order.
+CANDIDATE_COLUMNS = (
+    "library_id",
+    "legacy_release_id",
+    "artist_name",
+    "album_title",
+    "format_name",
+    "has_discogs_artist",
+    "discogs_artist_id",
+    "key_id",
+    "snapshot_run",
+    "exported_at",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class CandidateRow:
-    """One library row exported from Postgres, with the lookup key it belongs to."""
+    """One library row exported from Postgres, with the lookup key it belongs to.
+
+    `discogs_artist_id` is the shelf artist's `artists.discogs_artist_id` (None when WXYC has
+    none, or when the row was made without it); `has_discogs_artist` says whether the artist
+    has one, and is true whenever the id is given.
+    """
 
     library_id: int
     legacy_release_id: int
@@ -121,6 +148,14 @@ class CandidateRow:
     format_name: str | None
     has_discogs_artist: bool
     key_id: str
+    discogs_artist_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.discogs_artist_id is not None and not self.has_discogs_artist:
+            raise ValueError(
+                f"library row {self.library_id}: has_discogs_artist is false "
+                f"but discogs_artist_id is {self.discogs_artist_id}"
+            )
 
 
 class Cache:
@@ -149,15 +184,91 @@ class Cache:
             raise UserError(
                 f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}"
             ) from None
-        if not read_only:
+        try:
+            self._open_layout()
+        except duckdb.Error as exc:
+            self.conn.close()
+            raise UserError(
+                f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}"
+            ) from None
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _open_layout(self) -> None:
+        """Create the tables of a new cache, check an existing cache's layout, migrate old ones."""
+        if not self.read_only:
             for statement in _DDL:
                 self._all(statement)
-            self._set_meta_default("schema_version", SCHEMA_VERSION)
         version = self.meta("schema_version")
+        if version is None and not self.read_only:
+            self._set_meta_default("schema_version", SCHEMA_VERSION)
+            version = SCHEMA_VERSION
         if version is not None and version != SCHEMA_VERSION:
-            raise UserError(
-                f"cache {self.path} has layout version {version}; this tool reads {SCHEMA_VERSION}"
+            if version not in _OLDER_VERSIONS:
+                raise UserError(
+                    f"cache {self.path} has layout version {version}; this tool reads "
+                    f"{', '.join((*_OLDER_VERSIONS, SCHEMA_VERSION))}: use a newer artwork-backfill"
+                )
+            if not self.read_only:
+                self._migrate(version)
+        self._candidate_columns = {
+            str(r[0])
+            for r in self._all(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'main' AND table_name = 'candidates'"
             )
+        }
+
+    def _migrate(self, version: str) -> None:
+        """Bring an older layout up to SCHEMA_VERSION, in one transaction."""
+        self._all("BEGIN TRANSACTION")
+        try:
+            if version == "1":
+                self._all(
+                    "ALTER TABLE candidates ADD COLUMN IF NOT EXISTS discogs_artist_id BIGINT"
+                )
+                self._recompute_has_artwork()
+            self._all("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
+            self._all("COMMIT")
+        except BaseException:
+            self._all("ROLLBACK")
+            raise
+
+    def _recompute_has_artwork(self, page: int = 2000) -> None:
+        """Re-derive `has_artwork` for stored answers under today's rule (usable cover URLs).
+
+        Layout 1 counted any non-empty artwork_url; only those answers can change (to false).
+        """
+        flip: list[int] = []
+        last = -1
+        while True:
+            rows = self._all(
+                "SELECT response_id, body FROM responses WHERE has_artwork AND response_id > ? "
+                "ORDER BY response_id LIMIT ?",
+                [last, page],
+            )
+            if not rows:
+                break
+            for response_id, body in rows:
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                if not body_has_artwork(parsed):
+                    flip.append(int(response_id))
+            last = int(rows[-1][0])
+        if not flip:
+            return
+        frame = pl.DataFrame({"response_id": flip}, schema={"response_id": pl.Int64})
+        self.conn.register("_flip_artwork", frame)
+        try:
+            self._all(
+                "UPDATE responses SET has_artwork = false "
+                "WHERE response_id IN (SELECT response_id FROM _flip_artwork)"
+            )
+        finally:
+            self.conn.unregister("_flip_artwork")
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -245,7 +356,10 @@ class Cache:
                 "artist_name": [r.artist_name for r in rows],
                 "album_title": [r.album_title for r in rows],
                 "format_name": [r.format_name for r in rows],
-                "has_discogs_artist": [r.has_discogs_artist for r in rows],
+                "has_discogs_artist": [
+                    r.has_discogs_artist or r.discogs_artist_id is not None for r in rows
+                ],
+                "discogs_artist_id": [r.discogs_artist_id for r in rows],
                 "key_id": [r.key_id for r in rows],
             },
             schema={
@@ -255,6 +369,7 @@ class Cache:
                 "album_title": pl.String,
                 "format_name": pl.String,
                 "has_discogs_artist": pl.Boolean,
+                "discogs_artist_id": pl.Int64,
                 "key_id": pl.String,
             },
         )
@@ -273,8 +388,11 @@ class Cache:
             self.conn.register("_new_keys", key_frame)
             self._all("DELETE FROM candidates")
             self._all(
-                "INSERT INTO candidates SELECT library_id, legacy_release_id, artist_name, album_title, "
-                "format_name, has_discogs_artist, key_id, ?, ? FROM _new_candidates",
+                "INSERT INTO candidates (library_id, legacy_release_id, artist_name, album_title, "
+                "format_name, has_discogs_artist, discogs_artist_id, key_id, snapshot_run, "
+                "exported_at) SELECT library_id, legacy_release_id, artist_name, album_title, "
+                "format_name, has_discogs_artist, discogs_artist_id, key_id, ?, ? "
+                "FROM _new_candidates",
                 [run_id, now],
             )
             self._all(
@@ -290,16 +408,31 @@ class Cache:
             self.conn.unregister("_new_keys")
 
     def candidates(self) -> pl.DataFrame:
-        return self._frame("SELECT * FROM candidates ORDER BY library_id")
+        """The current snapshot, one row per library row, columns as CANDIDATE_COLUMNS.
+
+        A cache of an older layout opened read-only lacks some columns: they read as null
+        (`discogs_artist_id`, unknown until the next resolve exports the rows again).
+        """
+        columns = ", ".join(
+            c if c in self._candidate_columns else f"CAST(NULL AS BIGINT) AS {c}"
+            for c in CANDIDATE_COLUMNS
+        )
+        return self._frame(f"SELECT {columns} FROM candidates ORDER BY library_id")
 
     def candidate_count(self) -> tuple[int, int]:
         row = self._one("SELECT count(*), count(DISTINCT key_id) FROM candidates")
         assert row is not None
         return int(row[0]), int(row[1])
 
+    # Keys with a final answer that needs no new question. `?` 1 is the recheck cutoff (the
+    # epoch when not rechecking), `?` 2 whether bulk answers without a cover get a single
+    # follow-up. A match with a usable cover is done for good; any other final answer (a
+    # no-match, or a match whose results hold no usable cover) only while younger than the
+    # cutoff.
     _DONE_SQL = """
         SELECT DISTINCT key_id FROM responses
-        WHERE (classification = 'match' OR (classification = 'no_match' AND received_at >= ?))
+        WHERE ((classification = 'match' AND has_artwork)
+               OR (classification IN ('match', 'no_match') AND received_at >= ?))
           AND (endpoint = 'single' OR has_artwork OR NOT ?)
     """
 
@@ -312,17 +445,21 @@ class Cache:
     ) -> list[LookupKey]:
         """Keys of the current snapshot that have no final answer yet, never-asked first.
 
-        With `single_followup`, a key whose only final answers came from bulk without any
-        artwork is not done: single /lookup can still find it (row-less probe, live recheck).
-        With `no_match_asked_before`, a confirmed no-match received before that time is asked
-        again (LML's catalog and Discogs' cache grow); a match is never asked again.
+        With `single_followup`, a key whose only final answers came from bulk without a usable
+        cover is not done: single /lookup can still find it (row-less probe, live recheck).
+        With `no_match_asked_before`, a final answer without a usable cover (a confirmed
+        no-match, or a match whose results carry none) received before that time is asked
+        again (LML's catalog and Discogs' cache grow); a match with a usable cover is never
+        asked again. Each key carries its rows' `legacy_release_ids` (sorted, distinct).
         """
         sql = f"""
-            WITH snap AS (SELECT DISTINCT key_id FROM candidates),
+            WITH snap AS (
+                SELECT key_id, list_sort(list_distinct(list(legacy_release_id))) AS legacy
+                FROM candidates GROUP BY key_id),
                  done AS ({self._DONE_SQL}),
                  tried AS (SELECT key_id, count(*) AS n FROM responses GROUP BY key_id)
-            SELECT k.key_id, k.artist, k.album
-            FROM keys k JOIN snap USING (key_id)
+            SELECT k.key_id, k.artist, k.album, s.legacy
+            FROM keys k JOIN snap s USING (key_id)
             LEFT JOIN done d USING (key_id)
             LEFT JOIN tried t USING (key_id)
             WHERE d.key_id IS NULL
@@ -332,7 +469,15 @@ class Cache:
             sql += f" LIMIT {int(limit)}"
         cutoff = no_match_asked_before or datetime.fromtimestamp(0, tz=UTC)
         rows = self._all(sql, [cutoff, single_followup])
-        return [LookupKey(key_id=r[0], artist=r[1], album=r[2]) for r in rows]
+        return [
+            LookupKey(
+                key_id=r[0],
+                artist=r[1],
+                album=r[2],
+                legacy_release_ids=tuple(int(i) for i in (r[3] or ())),
+            )
+            for r in rows
+        ]
 
     def bulk_final_keys(self) -> set[str]:
         """Keys that already have a final bulk answer (a re-run goes straight to single for them)."""

@@ -15,7 +15,7 @@ from artwork_backfill.normalize import clean_whitespace, grouping_key
 
 _EXPORT = """
 SELECT l.id, l.legacy_release_id, a.artist_name, l.album_title, f.format_name,
-       (a.discogs_artist_id IS NOT NULL) AS has_discogs_artist
+       a.discogs_artist_id
 FROM {library} AS l
 JOIN {artists} AS a ON a.id = l.artist_id
 LEFT JOIN {format} AS f ON f.id = l.format_id
@@ -64,7 +64,7 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 f"reading the candidates from {db.display} failed: {db.redact(first)}"
             ) from None
     out: list[CandidateRow] = []
-    for library_id, legacy_id, artist, title, fmt, has_discogs in rows:
+    for library_id, legacy_id, artist, title, fmt, discogs_artist_id in rows:
         artist_clean, title_clean = clean_whitespace(artist), clean_whitespace(title)
         if not artist_clean or not title_clean:
             continue  # whitespace or control characters only
@@ -75,21 +75,31 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 artist_name=artist,
                 album_title=title,
                 format_name=fmt,
-                has_discogs_artist=bool(has_discogs),
+                has_discogs_artist=discogs_artist_id is not None,
                 key_id=grouping_key(artist, title),
+                discogs_artist_id=None if discogs_artist_id is None else int(discogs_artist_id),
             )
         )
     return out
 
 
 def keys_of(rows: Sequence[CandidateRow]) -> list[LookupKey]:
-    """One key per distinct normalised (artist, album); its text is the lowest-id row's."""
-    keys: dict[str, LookupKey] = {}
+    """One key per distinct normalised (artist, album); its text is the lowest-id row's.
+
+    Each key carries the `legacy_release_id`s of all its rows (sorted, distinct), so an
+    answer can be told apart as the key's own rows or others.
+    """
+    first: dict[str, CandidateRow] = {}
+    legacy: dict[str, set[int]] = {}
     for row in sorted(rows, key=lambda r: r.library_id):
-        if row.key_id not in keys:
-            keys[row.key_id] = LookupKey(
-                key_id=row.key_id,
-                artist=clean_whitespace(row.artist_name),
-                album=clean_whitespace(row.album_title),
-            )
-    return list(keys.values())
+        first.setdefault(row.key_id, row)
+        legacy.setdefault(row.key_id, set()).add(row.legacy_release_id)
+    return [
+        LookupKey(
+            key_id=key_id,
+            artist=clean_whitespace(row.artist_name),
+            album=clean_whitespace(row.album_title),
+            legacy_release_ids=tuple(sorted(legacy[key_id])),
+        )
+        for key_id, row in first.items()
+    ]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import subprocess
+import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
-from artwork_backfill.cache import Cache, CandidateRow
+from artwork_backfill.cache import CANDIDATE_COLUMNS, SCHEMA_VERSION, Cache, CandidateRow
 from artwork_backfill.errors import CacheMismatchError, UserError
 from artwork_backfill.model import Answer, Classification, LookupKey
 
@@ -166,8 +171,6 @@ def test_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_old_no_matches_are_asked_again_only_when_asked_to(tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
     with Cache(tmp_path / "c.duckdb") as cache:
         rows, keys = rows_and_keys()
         run = cache.start_run("resolve", {})
@@ -177,11 +180,305 @@ def test_old_no_matches_are_asked_again_only_when_asked_to(tmp_path: Path) -> No
             run,
             [
                 Answer("k1", "single", 200, C.NO_MATCH, "empty", {"results": []}, 1, 5.0, old, old),
-                Answer("k2", "single", 200, C.MATCH, "results", {"results": []}, 1, 5.0, old, old),
+                Answer("k2", "single", 200, C.MATCH, "results", with_cover(), 1, 5.0, old, old),
                 ans("k3", C.NO_MATCH),  # recent
             ],
         )
         assert cache.keys_to_ask(single_followup=True) == []
         cutoff = datetime.now(UTC) - timedelta(days=30)
         again = cache.keys_to_ask(single_followup=True, no_match_asked_before=cutoff)
-        assert [k.key_id for k in again] == ["k1"]  # a match is never asked again
+        assert [k.key_id for k in again] == ["k1"]  # a match with a cover is never asked again
+
+
+# -- image URLs, as LML sends them (contract §5.5) ----------------------------------------------
+
+
+def discogs_url(kind: str, entity_id: int) -> str:
+    name = f"s3://discogs-database-images/{kind}-{entity_id}-1631372138-6749.jpeg"
+    encoded = base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
+    segments = "/".join(encoded[i : i + 16] for i in range(0, len(encoded), 16))
+    return f"https://i.discogs.com/sig/rs:fit/g:sm/q:90/h:600/w:600/{segments}.jpeg"
+
+
+COVER = discogs_url("R", 5)
+UNUSABLE = {
+    "none": None,
+    "spacer": "https://s.discogs.com/images/spacer.gif",
+    "placeholder": "https://s.discogs.com/images/default-release.png",
+    "photo": discogs_url("A", 6018972),
+    "logo": discogs_url("L", 1818),
+}
+
+
+def with_cover(url: str | None = COVER, library_id: int = 5001) -> dict[str, object]:
+    artwork = None if url is None else {"artwork_url": url, "release_id": 5}
+    return {"results": [{"library_item": {"id": library_id}, "artwork": artwork}]}
+
+
+def answer_at(
+    key: str, cls: C, body: dict[str, object], when: float, endpoint: str = "single"
+) -> Answer:
+    return Answer(key, endpoint, 200, cls, "r", body, 1, 5.0, when, when)
+
+
+def many_keys(names: list[str]) -> tuple[list[CandidateRow], list[LookupKey]]:
+    rows = [
+        CandidateRow(100 + i, 9000 + i, f"Artist {n}", f"Album {n}", "cd", False, n)
+        for i, n in enumerate(names)
+    ]
+    return rows, [LookupKey(r.key_id, r.artist_name, r.album_title) for r in rows]
+
+
+def test_recheck_asks_again_every_final_answer_without_a_usable_cover(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    old = time.time() - 40 * 86400
+    recent = time.time() - 1 * 86400
+    names = ["cover", "no_match", "recent_no_match", "recent_none", *(f"old_{u}" for u in UNUSABLE)]
+    with Cache(path) as cache:
+        rows, keys = many_keys(names)
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        cache.append_answers(
+            run,
+            [
+                answer_at("cover", C.MATCH, with_cover(COVER), old),
+                answer_at("no_match", C.NO_MATCH, {"results": []}, old),
+                answer_at("recent_no_match", C.NO_MATCH, {"results": []}, recent),
+                answer_at("recent_none", C.MATCH, with_cover(None), recent),
+                *(
+                    answer_at(f"old_{u}", C.MATCH, with_cover(url), old)
+                    for u, url in UNUSABLE.items()
+                ),
+            ],
+        )
+    with Cache(path) as cache:  # a real file, reopened
+        assert cache.keys_to_ask(single_followup=True) == []  # no recheck: all final
+        cutoff = datetime.now(UTC) - timedelta(days=30)
+        again = {
+            k.key_id for k in cache.keys_to_ask(single_followup=True, no_match_asked_before=cutoff)
+        }
+        assert again == {"no_match", *(f"old_{u}" for u in UNUSABLE)}
+        # a cutoff after every answer: still never the match with a usable cover
+        later = datetime.now(UTC) + timedelta(days=1)
+        everything = {
+            k.key_id for k in cache.keys_to_ask(single_followup=True, no_match_asked_before=later)
+        }
+        assert everything == set(names) - {"cover"}
+        # the recheck's own answer (a match, again without a cover) is fresh: done until the TTL
+        run = cache.start_run("resolve", {})
+        cache.append_answers(
+            run, [answer_at("old_photo", C.MATCH, with_cover(UNUSABLE["photo"]), time.time())]
+        )
+    with Cache(path) as cache:
+        again = {
+            k.key_id for k in cache.keys_to_ask(single_followup=True, no_match_asked_before=cutoff)
+        }
+        assert "old_photo" not in again and "old_logo" in again
+
+
+def test_bulk_answers_with_only_unusable_images_get_the_single_follow_up(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    names = ["bulk_cover", *(f"bulk_{u}" for u in UNUSABLE)]
+    with Cache(path) as cache:
+        rows, keys = many_keys(names)
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        now = time.time()
+        cache.append_answers(
+            run,
+            [
+                answer_at("bulk_cover", C.MATCH, with_cover(COVER), now, "bulk"),
+                *(
+                    answer_at(f"bulk_{u}", C.MATCH, with_cover(url), now, "bulk")
+                    for u, url in UNUSABLE.items()
+                ),
+            ],
+        )
+    with Cache(path) as cache:
+        stored = dict(cache.responses().select("key_id", "has_artwork").iter_rows())
+        assert stored == {"bulk_cover": True, **{f"bulk_{u}": False for u in UNUSABLE}}
+        follow = {k.key_id for k in cache.keys_to_ask(single_followup=True)}
+        assert follow == {f"bulk_{u}" for u in UNUSABLE}
+        assert cache.keys_to_ask(single_followup=False) == []
+        # the large-append path (a frame, not VALUES) records the same
+        run = cache.start_run("resolve", {})
+        cache.append_answers(
+            run,
+            [
+                answer_at(f"bulk_{u}", C.NO_MATCH, with_cover(url), now, "bulk")
+                for u, url in UNUSABLE.items()
+            ]
+            * 3,
+        )
+        assert cache.responses()["has_artwork"].to_list().count(True) == 1
+
+
+def test_keys_carry_their_rows_legacy_ids(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        cache.replace_candidates(cache.start_run("resolve", {}), rows, keys)
+        asked = {k.key_id: k.legacy_release_ids for k in cache.keys_to_ask(single_followup=True)}
+    assert asked == {"k1": (5001, 5002), "k2": (7000,), "k3": (7001,)}
+
+
+def test_candidates_keep_the_artists_discogs_id(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    rows = [
+        CandidateRow(10, 5001, "Stereolab", "Emperor Tomato Ketchup", "cd", True, "k1", 10323),
+        CandidateRow(11, 5002, "Stereolab", "Emperor Tomato Ketchup", "lp", True, "k1", 10323),
+        CandidateRow(12, 7000, "Noura Mint Seymali", "Yenbett", "cd", False, "k2"),
+        CandidateRow(13, 7001, "Known Artist", "Album", "cd", True, "k3"),  # flag without an id
+    ]
+    keys = [LookupKey("k1", "Stereolab", "Emperor Tomato Ketchup"), LookupKey("k2", "N", "Y")]
+    with Cache(path) as cache:
+        cache.replace_candidates(
+            cache.start_run("resolve", {}), rows, [*keys, LookupKey("k3", "K", "A")]
+        )
+    with Cache(path, read_only=True) as cache:
+        frame = cache.candidates()
+    assert frame.columns == list(CANDIDATE_COLUMNS)
+    assert frame["discogs_artist_id"].dtype == pl.Int64
+    got = {
+        r["library_id"]: (r["discogs_artist_id"], r["has_discogs_artist"])
+        for r in frame.iter_rows(named=True)
+    }
+    assert got == {10: (10323, True), 11: (10323, True), 12: (None, False), 13: (None, True)}
+    with pytest.raises(ValueError, match="has_discogs_artist"):
+        CandidateRow(14, 7002, "A", "B", "cd", False, "k4", 77)
+
+
+# -- a cache of layout 1 (before discogs_artist_id, when has_artwork counted any URL) ----------
+
+_LAYOUT_1 = [
+    "CREATE TABLE meta (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)",
+    """CREATE TABLE runs (run_id VARCHAR PRIMARY KEY, command VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, status VARCHAR NOT NULL,
+        settings VARCHAR, summary VARCHAR)""",
+    """CREATE TABLE keys (key_id VARCHAR PRIMARY KEY, artist VARCHAR NOT NULL,
+        album VARCHAR NOT NULL, first_seen_run VARCHAR NOT NULL)""",
+    """CREATE TABLE candidates (library_id INTEGER PRIMARY KEY, legacy_release_id BIGINT NOT NULL,
+        artist_name VARCHAR NOT NULL, album_title VARCHAR NOT NULL, format_name VARCHAR,
+        has_discogs_artist BOOLEAN NOT NULL, key_id VARCHAR NOT NULL,
+        snapshot_run VARCHAR NOT NULL, exported_at TIMESTAMPTZ NOT NULL)""",
+    "CREATE SEQUENCE response_seq START 1",
+    """CREATE TABLE responses (response_id BIGINT PRIMARY KEY DEFAULT nextval('response_seq'),
+        run_id VARCHAR NOT NULL, key_id VARCHAR NOT NULL, endpoint VARCHAR NOT NULL,
+        http_status INTEGER, classification VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+        has_artwork BOOLEAN NOT NULL, body VARCHAR, attempt INTEGER NOT NULL,
+        latency_ms DOUBLE NOT NULL, requested_at TIMESTAMPTZ NOT NULL,
+        received_at TIMESTAMPTZ NOT NULL)""",
+    """CREATE TABLE journal (run_id VARCHAR NOT NULL, library_id INTEGER NOT NULL,
+        artwork_url VARCHAR NOT NULL, artist_name VARCHAR, album_title VARCHAR, band VARCHAR,
+        written_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (run_id, library_id))""",
+    """CREATE TABLE undo_log (undo_run_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+        library_id INTEGER NOT NULL, reverted_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (undo_run_id, run_id, library_id))""",
+]
+
+
+def make_layout_1_cache(path: Path) -> None:
+    """A cache file exactly as layout 1 wrote it, with one answer per kind of image."""
+    conn = duckdb.connect(str(path))
+    for statement in _LAYOUT_1:
+        conn.execute(statement)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('source', 'db:5432/wxyc/s')")
+    now = datetime.now(UTC)
+    conn.execute(
+        "INSERT INTO runs VALUES ('run1', 'resolve', ?, ?, 'completed', '{}', '{}')", [now, now]
+    )
+    answers = {"cover": COVER, **UNUSABLE}
+    for i, (name, url) in enumerate(answers.items()):
+        conn.execute(
+            "INSERT INTO keys VALUES (?, ?, ?, 'run1')", [name, f"Artist {name}", f"Album {name}"]
+        )
+        for copy in range(2):  # two rows per key
+            conn.execute(
+                "INSERT INTO candidates VALUES (?, ?, ?, ?, 'cd', ?, ?, 'run1', ?)",
+                [
+                    10 * i + copy,
+                    5000 + 10 * i + copy,
+                    f"Artist {name}",
+                    f"Album {name}",
+                    i % 2 == 0,
+                    name,
+                    now,
+                ],
+            )
+        body = with_cover(url, 5000 + 10 * i)
+        conn.execute(
+            "INSERT INTO responses (run_id, key_id, endpoint, http_status, classification, reason, "
+            "has_artwork, body, attempt, latency_ms, requested_at, received_at) "
+            "VALUES ('run1', ?, 'bulk', 200, 'match', 'results', ?, ?, 1, 5.0, ?, ?)",
+            [name, url is not None, json.dumps(body), now, now],  # layout 1: any URL counted
+        )
+    conn.close()
+
+
+def test_a_layout_1_cache_reads_as_it_is_when_opened_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    make_layout_1_cache(path)
+    with Cache(path, read_only=True) as cache:
+        frame = cache.candidates()
+        assert frame.columns == list(CANDIDATE_COLUMNS)
+        assert frame.height == 12 and frame["discogs_artist_id"].null_count() == 12
+        assert cache.key_states().height == 6
+        assert cache.meta("schema_version") == "1"
+    # ... and stays layout 1 on disk: a read-only open changes nothing
+    conn = duckdb.connect(str(path), read_only=True)
+    assert conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == ("1",)
+    columns = {r[0] for r in conn.execute("DESCRIBE candidates").fetchall()}
+    conn.close()
+    assert "discogs_artist_id" not in columns
+
+
+def test_report_reads_a_layout_1_cache(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    make_layout_1_cache(path)
+    done = subprocess.run(
+        [sys.executable, "-m", "artwork_backfill", "--cache", str(path), "report", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(done.stdout)["candidates"] == 12
+
+
+def test_a_layout_1_cache_is_migrated_when_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    make_layout_1_cache(path)
+    with Cache(path) as cache:
+        assert cache.meta("schema_version") == SCHEMA_VERSION
+        assert cache.meta("source") == "db:5432/wxyc/s"  # nothing else lost
+        assert cache.candidates()["discogs_artist_id"].null_count() == 12
+        # has_artwork now means a usable cover: only the real cover keeps it
+        stored = dict(cache.responses().select("key_id", "has_artwork").iter_rows())
+        assert stored == {"cover": True, **{u: False for u in UNUSABLE}}
+        # so the bulk answers with a spacer, placeholder, photo or logo get their follow-up
+        assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == set(UNUSABLE)
+        # the next export stores the artist's id
+        rows = [
+            CandidateRow(1, 5001, "Artist cover", "Album cover", "cd", True, "cover", 4242),
+            CandidateRow(2, 5002, "Artist none", "Album none", "cd", False, "none"),
+        ]
+        cache.replace_candidates(cache.start_run("resolve", {}), rows, [])
+        assert cache.candidates()["discogs_artist_id"].to_list() == [4242, None]
+    with Cache(path) as cache:  # a second open has nothing left to migrate
+        assert cache.meta("schema_version") == SCHEMA_VERSION
+        assert cache.candidates()["discogs_artist_id"].to_list() == [4242, None]
+        assert cache.responses()["has_artwork"].to_list().count(True) == 1
+
+
+def test_a_cache_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    with Cache(path) as cache:
+        cache._all("UPDATE meta SET value = '99' WHERE name = 'schema_version'")
+    for read_only in (False, True):
+        with pytest.raises(UserError, match="layout version 99"):
+            Cache(path, read_only=read_only)
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()  # a DuckDB file, but no cache
+    with pytest.raises(UserError, match="not a usable cache"):
+        Cache(other, read_only=True)
