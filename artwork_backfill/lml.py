@@ -3,8 +3,10 @@
 It asks LML about lookup keys (bulk first where the server has it), paces HTTP requests
 evenly at the configured rate with a bounded number in flight, retries transient failures
 with exponential backoff and jitter, and classifies every answer as final (match, no_match)
-or not (transient, error) per LML's contract. Every answer, including each failed attempt,
-is handed to the caller as it arrives so it can be stored before the next one.
+or not (transient, error) per LML's contract. The rules themselves (`classify_body`,
+`classify_bulk_item`) are pure and live in `model`, so the cache can re-judge stored answers
+with them. Every answer, including each failed attempt, is handed to the caller as it
+arrives so it can be stored before the next one.
 """
 
 from __future__ import annotations
@@ -31,93 +33,14 @@ from artwork_backfill.model import (
     Classification,
     LookupKey,
     body_has_artwork,
-    result_has_artwork,
-    result_library_id,
+    classify_body,
+    classify_bulk_item,
 )
 
 T = Classification
 
 
-# -- classification (pure) -----------------------------------------------------------------
-
-
-def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classification, str]:
-    """What one LookupResponse body means: see LML's contract, 'retryable vs no-match'.
-
-    `legacy_ids` are the key's own rows (their `legacy_release_id`s), when known. "Artwork"
-    here always means a usable cover URL (`model.usable_cover_url`): a spacer, placeholder,
-    artist photo or label logo is no artwork.
-
-    - not a JSON object, or no `results` list (missing, null, anything else): transient, an
-      answer that is no answer (contract §5.5);
-    - `timeout: true`: transient;
-    - `degraded` (any reason but `cache_only`) without artwork: transient;
-    - `degraded` (any reason but `cache_only`) with artwork, where a result of the key's own
-      rows lacks it: transient (`degraded_partial`), the tail was shed before our row got its
-      cover. With no own result in the answer, the artwork counts (a match). With the own
-      rows unknown, any real-row result (`id != 0`) without artwork makes it transient;
-    - `degraded` `cache_only` without artwork: a no-match (LML's cache has no cover);
-    - no results: a no-match; otherwise a match.
-    """
-    if not isinstance(body, dict):
-        return T.TRANSIENT, "bad_body"
-    if "results" not in body or body["results"] is None:
-        return T.TRANSIENT, "results_missing"
-    results = body["results"]
-    if not isinstance(results, list):
-        return T.TRANSIENT, "bad_body"
-    if body.get("timeout") is True:
-        return T.TRANSIENT, "timeout_flag"
-    degraded = body.get("degraded") is True
-    if degraded:
-        reason = str(body.get("degraded_reason") or "unknown")
-        if not body_has_artwork(body):
-            if reason == "cache_only":
-                # A real answer from LML's cache that found no cover: a no-match, as WXYC counts it.
-                return T.NO_MATCH, "degraded_cache_only"
-            return T.TRANSIENT, f"degraded_{reason}"
-        if reason != "cache_only" and _own_row_lost_artwork(results, legacy_ids):
-            return T.TRANSIENT, "degraded_partial"
-    if not results:
-        return T.NO_MATCH, "empty"
-    return T.MATCH, "degraded_with_artwork" if degraded else "results"
-
-
-def _own_row_lost_artwork(results: list[Any], legacy_ids: Sequence[int]) -> bool:
-    """In a shed answer that kept some artwork: did one of the key's own rows go without?"""
-    own = set(legacy_ids)
-    for item in results:
-        library_id = result_library_id(item)
-        # with the key's rows unknown, any real row (not row-less) may be ours
-        mine = library_id in own if own else library_id not in (None, 0)
-        if mine and not result_has_artwork(item):
-            return True
-    return False
-
-
-def classify_bulk_item(
-    item: Any, legacy_ids: Sequence[int] = ()
-) -> tuple[Classification, str, dict[str, Any] | None]:
-    """One entry of a /lookup/bulk reply: branch on `status`, not on whether lookup is null.
-
-    A `match`/`no_match` item's `lookup` is classified like a single answer (`classify_body`),
-    so a lookup without a `results` list is transient too.
-    """
-    if not isinstance(item, dict):
-        return T.TRANSIENT, "bulk_item_malformed", None
-    status = item.get("status")
-    lookup = item.get("lookup")
-    if status == "error":
-        message = str(item.get("message") or "error")[:80]
-        return T.TRANSIENT, f"bulk_item_error:{message}", None
-    if status in ("match", "no_match") and isinstance(lookup, dict):
-        classification, reason = classify_body(lookup, legacy_ids)
-        return classification, reason, lookup
-    return (
-        T.TRANSIENT,
-        f"bulk_item_status:{str(status)[:40]}",
-        lookup if isinstance(lookup, dict) else None,
-    )
+# -- requests ------------------------------------------------------------------------------
 
 
 def request_body(key: LookupKey, *, extended: bool = True) -> dict[str, Any]:
