@@ -22,14 +22,15 @@ import duckdb
 import polars as pl
 
 from artwork_backfill.errors import CacheMismatchError, UserError
-from artwork_backfill.model import Answer, LookupKey, body_has_artwork
+from artwork_backfill.model import Answer, LookupKey, body_has_artwork, classify_body
 
 SCHEMA_VERSION = "2"
 # Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only
 # one reads them as they are (missing columns read as null).
-#   1 -> 2: candidates.discogs_artist_id (the shelf artist's Discogs id) added; has_artwork
-#           recomputed as "a usable cover URL" (a spacer, placeholder, artist photo or label
-#           logo no longer counts).
+#   1 -> 2: candidates.discogs_artist_id (the shelf artist's Discogs id) added; stored
+#           answers judged again: has_artwork means "a usable cover URL" (a spacer,
+#           placeholder, artist photo or label logo no longer counts), and final answers
+#           without a results list or whose shed tail took the own row's cover are transient.
 _OLDER_VERSIONS = ("1",)
 
 _DDL = [
@@ -228,47 +229,82 @@ class Cache:
                 self._all(
                     "ALTER TABLE candidates ADD COLUMN IF NOT EXISTS discogs_artist_id BIGINT"
                 )
-                self._recompute_has_artwork()
+                self._rejudge_answers()
             self._all("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
             self._all("COMMIT")
         except BaseException:
             self._all("ROLLBACK")
             raise
 
-    def _recompute_has_artwork(self, page: int = 2000) -> None:
-        """Re-derive `has_artwork` for stored answers under today's rule (usable cover URLs).
+    # Stored answers that today's rules may judge differently from layout 1's: any that
+    # counted a cover (a spacer, placeholder, photo or logo no longer does), and final ones
+    # without a results list or with a shed tail (contract §5.5: not answers, ask again).
+    _REJUDGE_SQL = """
+        SELECT r.response_id, r.classification, r.reason, r.has_artwork, r.body, s.legacy
+        FROM responses r
+        LEFT JOIN (SELECT key_id, list_sort(list_distinct(list(legacy_release_id))) AS legacy
+                   FROM candidates GROUP BY key_id) s USING (key_id)
+        WHERE r.response_id > ?
+          AND (r.has_artwork
+               OR (r.classification IN ('match', 'no_match')
+                   AND CASE WHEN r.body IS NULL OR NOT json_valid(r.body) THEN true
+                            ELSE coalesce(json_type(r.body, '$.results'), '') <> 'ARRAY'
+                                 OR coalesce(json_extract_string(r.body, '$.degraded'), '')
+                                    = 'true'
+                       END))
+        ORDER BY r.response_id
+        LIMIT ?
+    """
 
-        Layout 1 counted any non-empty artwork_url; only those answers can change (to false).
+    def _rejudge_answers(self, page: int = 2000) -> None:
+        """Judge stored answers by today's rules (layout 1 -> 2), so resume and scoring agree.
+
+        `has_artwork` is derived again (a usable cover URL); a final answer that today's
+        classification calls otherwise (no results list, or a shed tail that took the key's
+        own row's cover: transient) takes the new classification and reason. The bodies
+        themselves are never changed.
         """
-        flip: list[int] = []
+        changed: list[tuple[int, bool, str, str]] = []
         last = -1
         while True:
-            rows = self._all(
-                "SELECT response_id, body FROM responses WHERE has_artwork AND response_id > ? "
-                "ORDER BY response_id LIMIT ?",
-                [last, page],
-            )
+            rows = self._all(self._REJUDGE_SQL, [last, page])
             if not rows:
                 break
-            for response_id, body in rows:
+            for response_id, cls, reason, has_artwork, body, legacy in rows:
                 try:
                     parsed = json.loads(body) if body else None
                 except ValueError:
                     parsed = None
-                if not body_has_artwork(parsed):
-                    flip.append(int(response_id))
+                has = body_has_artwork(parsed)
+                new_cls, new_reason = str(cls), str(reason)
+                if new_cls in ("match", "no_match"):
+                    judged, why = classify_body(parsed, tuple(int(i) for i in legacy or ()))
+                    if str(judged) != new_cls:
+                        new_cls, new_reason = str(judged), why
+                if has != bool(has_artwork) or new_cls != cls:
+                    changed.append((int(response_id), has, new_cls, new_reason))
             last = int(rows[-1][0])
-        if not flip:
+        if not changed:
             return
-        frame = pl.DataFrame({"response_id": flip}, schema={"response_id": pl.Int64})
-        self.conn.register("_flip_artwork", frame)
+        frame = pl.DataFrame(
+            changed,
+            schema={
+                "response_id": pl.Int64,
+                "has_artwork": pl.Boolean,
+                "classification": pl.String,
+                "reason": pl.String,
+            },
+            orient="row",
+        )
+        self.conn.register("_rejudged", frame)
         try:
             self._all(
-                "UPDATE responses SET has_artwork = false "
-                "WHERE response_id IN (SELECT response_id FROM _flip_artwork)"
+                "UPDATE responses SET has_artwork = u.has_artwork, "
+                "classification = u.classification, reason = u.reason "
+                "FROM _rejudged u WHERE responses.response_id = u.response_id"
             )
         finally:
-            self.conn.unregister("_flip_artwork")
+            self.conn.unregister("_rejudged")
 
     # -- lifecycle -----------------------------------------------------------------------
 

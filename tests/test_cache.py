@@ -376,8 +376,37 @@ _LAYOUT_1 = [
 ]
 
 
+def shed(*results: tuple[int, str | None]) -> dict[str, object]:
+    """A degraded (deadline_exceeded) answer with (library_item.id, artwork_url) results."""
+    return {
+        "results": [
+            {
+                "library_item": {"id": library_id},
+                "artwork": None if url is None else {"artwork_url": url, "release_id": 5},
+            }
+            for library_id, url in results
+        ],
+        "degraded": True,
+        "degraded_reason": "deadline_exceeded",
+    }
+
+
+OTHER_ROW = 999_001
+# key -> (classification, body) as layout 1 stored them; key i's rows are 5000+10i, 5000+10i+1
+LAYOUT_1_ANSWERS: dict[str, tuple[str, object]] = {
+    "cover": ("match", COVER),
+    **{u: ("match", url) for u, url in UNUSABLE.items()},
+    # layout 1 called these final; today they are no answers (contract §5.5)
+    "no_results": ("no_match", {"search_type": "direct", "timeout": False}),
+    "shed_lost": ("match", shed((5070, None), (OTHER_ROW, COVER))),
+    # a shed answer that kept the own row's cover stays a match
+    "shed_kept": ("match", shed((5080, COVER), (OTHER_ROW, None))),
+}
+LAYOUT_1_ROWS = 2 * len(LAYOUT_1_ANSWERS)
+
+
 def make_layout_1_cache(path: Path) -> None:
-    """A cache file exactly as layout 1 wrote it, with one answer per kind of image."""
+    """A cache file exactly as layout 1 wrote it: one answer per kind of image and of answer."""
     conn = duckdb.connect(str(path))
     for statement in _LAYOUT_1:
         conn.execute(statement)
@@ -386,8 +415,7 @@ def make_layout_1_cache(path: Path) -> None:
     conn.execute(
         "INSERT INTO runs VALUES ('run1', 'resolve', ?, ?, 'completed', '{}', '{}')", [now, now]
     )
-    answers = {"cover": COVER, **UNUSABLE}
-    for i, (name, url) in enumerate(answers.items()):
+    for i, (name, (cls, answer)) in enumerate(LAYOUT_1_ANSWERS.items()):
         conn.execute(
             "INSERT INTO keys VALUES (?, ?, ?, 'run1')", [name, f"Artist {name}", f"Album {name}"]
         )
@@ -404,12 +432,13 @@ def make_layout_1_cache(path: Path) -> None:
                     now,
                 ],
             )
-        body = with_cover(url, 5000 + 10 * i)
+        body = answer if isinstance(answer, dict) else with_cover(answer, 5000 + 10 * i)
+        urls = [(r.get("artwork") or {}).get("artwork_url") for r in body.get("results") or []]
         conn.execute(
             "INSERT INTO responses (run_id, key_id, endpoint, http_status, classification, reason, "
             "has_artwork, body, attempt, latency_ms, requested_at, received_at) "
-            "VALUES ('run1', ?, 'bulk', 200, 'match', 'results', ?, ?, 1, 5.0, ?, ?)",
-            [name, url is not None, json.dumps(body), now, now],  # layout 1: any URL counted
+            "VALUES ('run1', ?, 'bulk', 200, ?, 'results', ?, ?, 1, 5.0, ?, ?)",
+            [name, cls, any(urls), json.dumps(body), now, now],  # layout 1: any URL counted
         )
     conn.close()
 
@@ -420,9 +449,14 @@ def test_a_layout_1_cache_reads_as_it_is_when_opened_read_only(tmp_path: Path) -
     with Cache(path, read_only=True) as cache:
         frame = cache.candidates()
         assert frame.columns == list(CANDIDATE_COLUMNS)
-        assert frame.height == 12 and frame["discogs_artist_id"].null_count() == 12
-        assert cache.key_states().height == 6
+        assert frame.height == LAYOUT_1_ROWS
+        assert frame["discogs_artist_id"].null_count() == LAYOUT_1_ROWS
+        assert cache.key_states().height == len(LAYOUT_1_ANSWERS)
         assert cache.meta("schema_version") == "1"
+        # read as stored: a read-only open judges nothing again (the scorer reads the bodies)
+        states = {r["key_id"]: r for r in cache.key_states().iter_rows(named=True)}
+        assert states["no_results"]["classification"] == "no_match"
+        assert states["spacer"]["has_artwork"] is True
     # ... and stays layout 1 on disk: a read-only open changes nothing
     conn = duckdb.connect(str(path), read_only=True)
     assert conn.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == ("1",)
@@ -443,7 +477,7 @@ def test_report_reads_a_layout_1_cache(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    assert json.loads(done.stdout)["candidates"] == 12
+    assert json.loads(done.stdout)["candidates"] == LAYOUT_1_ROWS
 
 
 def test_a_layout_1_cache_is_migrated_when_opened_for_writing(tmp_path: Path) -> None:
@@ -452,12 +486,27 @@ def test_a_layout_1_cache_is_migrated_when_opened_for_writing(tmp_path: Path) ->
     with Cache(path) as cache:
         assert cache.meta("schema_version") == SCHEMA_VERSION
         assert cache.meta("source") == "db:5432/wxyc/s"  # nothing else lost
-        assert cache.candidates()["discogs_artist_id"].null_count() == 12
-        # has_artwork now means a usable cover: only the real cover keeps it
-        stored = dict(cache.responses().select("key_id", "has_artwork").iter_rows())
-        assert stored == {"cover": True, **{u: False for u in UNUSABLE}}
-        # so the bulk answers with a spacer, placeholder, photo or logo get their follow-up
-        assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == set(UNUSABLE)
+        assert cache.candidates()["discogs_artist_id"].null_count() == LAYOUT_1_ROWS
+        answers = {r["key_id"]: r for r in cache.responses().iter_rows(named=True)}
+        # has_artwork now means a usable cover: a spacer, placeholder, photo or logo is none
+        assert {k for k, r in answers.items() if r["has_artwork"]} == {
+            "cover",
+            "shed_lost",
+            "shed_kept",
+        }
+        # answers that are no answers are transient now; the rest keep their classification
+        judged = {k: (r["classification"], r["reason"]) for k, r in answers.items()}
+        assert judged["no_results"] == ("transient", "results_missing")
+        assert judged["shed_lost"] == ("transient", "degraded_partial")
+        assert judged["shed_kept"] == ("match", "results")
+        assert {judged[k] for k in ("cover", *UNUSABLE)} == {("match", "results")}
+        assert all(json.loads(r["body"]) for r in answers.values())  # bodies untouched
+        # the bulk answers without a usable cover get their follow-up, no answers are asked again
+        assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == {
+            *UNUSABLE,
+            "no_results",
+            "shed_lost",
+        }
         # the next export stores the artist's id
         rows = [
             CandidateRow(1, 5001, "Artist cover", "Album cover", "cd", True, "cover", 4242),
@@ -468,7 +517,8 @@ def test_a_layout_1_cache_is_migrated_when_opened_for_writing(tmp_path: Path) ->
     with Cache(path) as cache:  # a second open has nothing left to migrate
         assert cache.meta("schema_version") == SCHEMA_VERSION
         assert cache.candidates()["discogs_artist_id"].to_list() == [4242, None]
-        assert cache.responses()["has_artwork"].to_list().count(True) == 1
+        assert cache.responses()["has_artwork"].to_list().count(True) == 3
+        assert cache.responses()["classification"].to_list().count("transient") == 2
 
 
 def test_a_cache_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None:
