@@ -55,7 +55,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from artwork_backfill import discogs_image
-from artwork_backfill.model import Answer, Classification
+from artwork_backfill.model import Answer, Classification, classify_body
 from artwork_backfill.normalize import cache_clear as normalize_cache_clear
 from artwork_backfill.normalize import (
     credit_members,
@@ -811,9 +811,16 @@ def score_key(
     body = answer.body if isinstance(answer.body, dict) else None
     search_type = body.get("search_type") if body is not None else None
     search_type = search_type if isinstance(search_type, str) else None
-    if body is not None and not isinstance(body.get("results"), list):
-        # A 200 without a results list is no answer at all (older caches stored it as final).
-        return [_verdict(row, Band.PENDING, ["pending_transient:no_results_list"]) for row in rows]
+    legacy_ids = {row.legacy_release_id for row in rows}
+    if body is not None:
+        # The client's own rules, again: an answer a cache stored as final under older rules
+        # may be no answer at all (no results list, a shed tail that took our row's cover).
+        classification, why = classify_body(body, sorted(legacy_ids))
+        if classification is Classification.TRANSIENT:
+            return [
+                _verdict(row, Band.PENDING, [f"pending_transient:{why}"], search_type)
+                for row in rows
+            ]
     if answer.classification is Classification.NO_MATCH:
         return [
             _verdict(row, Band.NO_MATCH, [f"lml_no_match:{answer.reason}"], search_type)
@@ -821,11 +828,6 @@ def score_key(
         ]
     if body is None:
         return [_verdict(row, Band.PENDING, ["pending_error:body_missing"]) for row in rows]
-    if body.get("timeout") is True:
-        return [
-            _verdict(row, Band.PENDING, ["pending_transient:timeout_flag"], search_type)
-            for row in rows
-        ]
 
     raw_results = body.get("results")
     results = (
@@ -833,28 +835,13 @@ def score_key(
     )
     if not results:
         return [_verdict(row, Band.NO_MATCH, ["empty_results"], search_type) for row in rows]
-    legacy_ids = {row.legacy_release_id for row in rows}
     parsed = []
     for index, result in enumerate(results):
         item = result.get("library_item")
         item_id = _as_int(item.get("id")) if isinstance(item, dict) else None
         artwork = result.get("artwork")
         parsed.append((index, item_id, artwork if isinstance(artwork, dict) else None))
-
     degraded = body.get("degraded") is True
-    degraded_reason = body.get("degraded_reason")
-    if degraded and degraded_reason not in ("cache_only",):
-        # LML shed its enrichment tail: a row whose own result lost its cover has not been
-        # answered yet, even when another result kept one.
-        own = [art for _, item_id, art in parsed if item_id in legacy_ids]
-        if not own:
-            own = [art for _, _, art in parsed]
-        if any(art is None or discogs_image.not_a_cover(art.get("artwork_url")) for art in own):
-            reason = degraded_reason if isinstance(degraded_reason, str) else "unknown"
-            return [
-                _verdict(row, Band.PENDING, [f"pending_transient:degraded_{reason}"], search_type)
-                for row in rows
-            ]
     context = ["degraded"] if degraded else []
     corrected = body.get("corrected_artist")
     corrected = corrected if isinstance(corrected, str) and corrected.strip() else None
