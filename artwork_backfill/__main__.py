@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> None:
-    from artwork_backfill.cli import run
+    from artwork_backfill.cli.app import run
 
     sys.exit(run(sys.argv[1:]))
 

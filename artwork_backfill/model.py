@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from artwork_backfill.discogs_image import not_a_cover
+from artwork_backfill.judge.discogs_image import not_a_cover
 
 
 class Classification(enum.StrEnum):
@@ -26,6 +26,32 @@ class Classification(enum.StrEnum):
     @property
     def is_final(self) -> bool:
         return self in (Classification.MATCH, Classification.NO_MATCH)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """One library row exported from Postgres, with the lookup key it belongs to.
+
+    `discogs_artist_id` is the shelf artist's `artists.discogs_artist_id` (None when WXYC has
+    none, or when the row was made without it); `has_discogs_artist` says whether the artist
+    has one, and is true whenever the id is given.
+    """
+
+    library_id: int
+    legacy_release_id: int
+    artist_name: str
+    album_title: str
+    format_name: str | None
+    has_discogs_artist: bool
+    key_id: str
+    discogs_artist_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.discogs_artist_id is not None and not self.has_discogs_artist:
+            raise ValueError(
+                f"library row {self.library_id}: has_discogs_artist is false "
+                f"but discogs_artist_id is {self.discogs_artist_id}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,17 +39,17 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from artwork_backfill.apply import (
+from artwork_backfill.apply.run import (
     ApplySettings,
     Plan,
     PlanRow,
     open_session,
     run_apply,
 )
-from artwork_backfill.cache import Cache
+from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DbSettings
+from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
 from artwork_backfill.logs import RunLog
-from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
 
 SCHEMA = "wxyc_schema"
 WORDS = [
@@ -148,7 +148,7 @@ def with_apply(db: DbSettings, plan: list[PlanRow], batch_size: int, workdir: Pa
 
 
 def with_sql_only(db: DbSettings, plan: list[PlanRow], batch_size: int) -> float:
-    from artwork_backfill.apply import _apply_kind
+    from artwork_backfill.apply.run import _apply_kind
 
     kind = _apply_kind(db)
     settings = ApplySettings(batch_size=batch_size)

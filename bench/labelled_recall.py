@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from artwork_backfill.judge.score import Band, ShelfRow, clear_caches, score_key
 from artwork_backfill.model import Answer, Classification
-from artwork_backfill.score import Band, ShelfRow, clear_caches, score_key
 from tests.cases import art, aug_body, feb_body, format_tallies, item, res
 from tests.cases.labelled import CASES
 

@@ -26,9 +26,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from artwork_backfill.cache import Cache, CandidateRow  # noqa: E402
-from artwork_backfill.model import Answer, Classification, LookupKey  # noqa: E402
-from artwork_backfill.normalize import grouping_key  # noqa: E402
+from artwork_backfill.cache.store import Cache  # noqa: E402
+from artwork_backfill.judge.normalize import grouping_key  # noqa: E402
+from artwork_backfill.model import (  # noqa: E402
+    Answer,
+    CandidateRow,
+    Classification,
+    LookupKey,
+)
 from tests._report_cache import artwork, body, library_item, result  # noqa: E402
 
 C = Classification
@@ -291,8 +296,8 @@ def build(path: Path, rows: int, answers: int, seed: int = 7) -> dict[str, int]:
 
 def measure(path: Path, out_dir: Path) -> dict[str, Any]:
     """The report, phase by phase, in this (fresh) process."""
-    from artwork_backfill.matches import match_table
-    from artwork_backfill.report import cache_info, compute_stats, export_matches, write_html
+    from artwork_backfill.review.matches import match_table
+    from artwork_backfill.review.report import cache_info, compute_stats, export_matches, write_html
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

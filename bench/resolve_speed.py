@@ -30,10 +30,10 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from artwork_backfill.cache import Cache
+from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import lml_settings
-from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
-from artwork_backfill.resolve import run_resolve
+from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
+from artwork_backfill.resolve.run import run_resolve
 from artwork_backfill.simulator import generate_catalog
 
 

@@ -24,15 +24,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from artwork_backfill.lml import classify_body
-from artwork_backfill.model import Answer, Classification, LookupKey
-from artwork_backfill.score import (
+from artwork_backfill.judge.score import (
     Band,
     KeyVerdicts,
     ShelfRow,
     apply_cross_key_evidence,
     score_key,
 )
+from artwork_backfill.model import Answer, Classification, LookupKey
+from artwork_backfill.resolve.lml import classify_body
 from artwork_backfill.simulator.catalog import Catalog, CatalogRow, generate_catalog
 from artwork_backfill.simulator.server import LookupContext, render_lookup
 

@@ -23,7 +23,7 @@ def generated(what: str) -> str:
     sys.path.insert(0, str(README.parent))
     import dataclasses
 
-    from artwork_backfill.score import DEFAULT_THRESHOLDS, REASONS
+    from artwork_backfill.judge.score import DEFAULT_THRESHOLDS, REASONS
 
     if what == "reasons":
         rows = [f"| `{code}` | {text.replace('|', '/')} |" for code, text in REASONS.items()]

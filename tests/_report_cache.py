@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from artwork_backfill.cache import Cache, CandidateRow
-from artwork_backfill.model import Answer, Classification, LookupKey
-from artwork_backfill.normalize import grouping_key
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.judge.normalize import grouping_key
+from artwork_backfill.model import Answer, CandidateRow, Classification, LookupKey
 
 C = Classification
 

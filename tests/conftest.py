@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from artwork_backfill.config import DbSettings
-from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
+from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
 
 _TEMPLATE = "wxyc_template"
 _counter = itertools.count(1)

@@ -25,8 +25,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from artwork_backfill import cli
-from artwork_backfill.apply import (
+from artwork_backfill.apply.run import (
     ApplySettings,
     PlanRow,
     classify,
@@ -34,12 +33,13 @@ from artwork_backfill.apply import (
     plan_apply,
     run_apply,
 )
-from artwork_backfill.cache import Cache, CandidateRow, new_run_id
+from artwork_backfill.cache.store import Cache, new_run_id
+from artwork_backfill.cli import app as cli
 from artwork_backfill.errors import ConfigError, UserError
+from artwork_backfill.judge.normalize import grouping_key
 from artwork_backfill.logs import RunLog
-from artwork_backfill.matches import match_table
-from artwork_backfill.model import Answer, Classification, LookupKey
-from artwork_backfill.normalize import grouping_key
+from artwork_backfill.model import Answer, CandidateRow, Classification, LookupKey
+from artwork_backfill.review.matches import match_table
 from tests.conftest import WxycDb
 
 # -- catalog and cache ---------------------------------------------------------------------
@@ -428,7 +428,7 @@ def test_plan_never_takes_a_row_that_is_not_review_whatever_a_decision_says() ->
 
 
 def test_classify_outcomes() -> None:
-    from artwork_backfill.apply import RowState
+    from artwork_backfill.apply.run import RowState
 
     row = PlanRow(1, "u", "Artist", "Title", "high", "high")
     assert classify(row, RowState(None, "Artist", "Title", False)) == "apply"

@@ -14,9 +14,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from artwork_backfill.cache import CANDIDATE_COLUMNS, SCHEMA_VERSION, Cache, CandidateRow
+from artwork_backfill.cache.store import CANDIDATE_COLUMNS, SCHEMA_VERSION, Cache
 from artwork_backfill.errors import CacheMismatchError, UserError
-from artwork_backfill.model import Answer, Classification, LookupKey
+from artwork_backfill.model import Answer, CandidateRow, Classification, LookupKey
 
 C = Classification
 

@@ -13,14 +13,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import artwork_backfill.cli_report  # noqa: F401  (registers `report` on the app)
-from artwork_backfill.cache import Cache
-from artwork_backfill.cli import run
-from artwork_backfill.decisions import DecisionsError, read_decisions
+import artwork_backfill.cli.report  # noqa: F401  (registers `report` on the app)
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.cli.app import run
 from artwork_backfill.errors import UserError
+from artwork_backfill.judge.score import REASONS
 from artwork_backfill.model import Answer, Classification
-from artwork_backfill.report import EXPORT_COLUMNS, export_matches
-from artwork_backfill.score import REASONS
+from artwork_backfill.review.decisions import DecisionsError, read_decisions
+from artwork_backfill.review.report import EXPORT_COLUMNS, export_matches
 from tests._report_cache import _rowless, build_cache, key_of
 
 
@@ -30,7 +30,7 @@ def cache_path(tmp_path: Path) -> Path:
 
 
 def current_table(cache_path: Path) -> pl.DataFrame:
-    from artwork_backfill.report import build_report
+    from artwork_backfill.review.report import build_report
 
     with Cache(cache_path, read_only=True) as cache:
         return build_report(cache, sample=0)[0]
@@ -340,7 +340,7 @@ def test_high_rows_need_no_accept_and_a_reject_holds_one_back(
     table: pl.DataFrame, tmp_path: Path
 ) -> None:
     """Accepting a high row is allowed and changes nothing; rejecting one keeps it unwritten."""
-    from artwork_backfill.apply import plan_apply
+    from artwork_backfill.apply.run import plan_apply
 
     assert [band_of(table, i) for i in (1, 2, 10, 9)] == ["high", "high", "high", "review"]
     rows = decide(exported(table, tmp_path / "x.csv"), r1="accept", r2="reject", r9="accept")

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from artwork_backfill.discogs_image import DiscogsImage, decode, not_a_cover
+from artwork_backfill.judge.discogs_image import DiscogsImage, decode, not_a_cover
 
 from .cases import cover, legacy_cover
 

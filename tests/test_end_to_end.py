@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from artwork_backfill.cache import Cache
-from artwork_backfill.matches import match_table
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.review.matches import match_table
 from artwork_backfill.simulator import (
     Expectation,
     SimulatorConfig,

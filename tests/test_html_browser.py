@@ -19,10 +19,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from artwork_backfill.cache import Cache
-from artwork_backfill.decisions import read_decisions
-from artwork_backfill.matches import MATCH_SCHEMA
-from artwork_backfill.report import (
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.judge.score import REASONS
+from artwork_backfill.review.decisions import read_decisions
+from artwork_backfill.review.matches import MATCH_SCHEMA
+from artwork_backfill.review.report import (
     EXPORT_COLUMNS,
     ReportStats,
     build_report,
@@ -31,7 +32,6 @@ from artwork_backfill.report import (
     csv_text,
     write_html,
 )
-from artwork_backfill.score import REASONS
 from tests._cdp import CHROMIUM, Browser, Page
 from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache, cover_url
 

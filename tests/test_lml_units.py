@@ -10,8 +10,10 @@ import time
 import pytest
 
 from artwork_backfill.config import lml_settings
-from artwork_backfill.discogs_image import decode
-from artwork_backfill.lml import (
+from artwork_backfill.judge.discogs_image import decode
+from artwork_backfill.model import Classification as C
+from artwork_backfill.model import LookupKey, body_has_artwork
+from artwork_backfill.resolve.lml import (
     LmlClient,
     Pacer,
     classify_body,
@@ -19,8 +21,6 @@ from artwork_backfill.lml import (
     request_body,
     retry_after_seconds,
 )
-from artwork_backfill.model import Classification as C
-from artwork_backfill.model import LookupKey, body_has_artwork
 
 ROW = {"library_item": {"id": 104233, "title": "T", "artist": "A"}}
 ART = {
@@ -327,7 +327,7 @@ def test_pacer_spaces_sends_evenly() -> None:
 
 
 def test_group_writer_coalesces_concurrent_writes_and_reports_failures() -> None:
-    from artwork_backfill.lml import GroupWriter
+    from artwork_backfill.resolve.lml import GroupWriter
 
     calls: list[int] = []
 

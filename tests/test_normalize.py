@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from artwork_backfill.normalize import (
+from artwork_backfill.judge.normalize import (
     cache_clear,
     canonical,
     clean_whitespace,

@@ -11,11 +11,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import artwork_backfill.cli_report  # noqa: F401  (registers `report` on the app)
-from artwork_backfill.cache import Cache
-from artwork_backfill.cli import run, stdout
+import artwork_backfill.cli.report  # noqa: F401  (registers `report` on the app)
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.cli.app import run, stdout
 from artwork_backfill.errors import UserError
-from artwork_backfill.report import (
+from artwork_backfill.judge.score import REASONS, Thresholds
+from artwork_backfill.review.report import (
     BANDS,
     EXPORT_COLUMNS,
     ReportStats,
@@ -27,7 +28,6 @@ from artwork_backfill.report import (
     render_html,
     storage_key,
 )
-from artwork_backfill.score import REASONS, Thresholds
 from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache
 
 Report = tuple[pl.DataFrame, ReportStats]
@@ -211,7 +211,7 @@ def test_page_is_self_contained_and_escapes_values(report: Report) -> None:
 def test_page_knows_why_only_review_rows_can_be_accepted(report: Report) -> None:
     """The page is told why each band but `review` cannot be accepted (decisions.py says the
     same for a decisions file); the bulk accept says it touches review rows only."""
-    from artwork_backfill.report import NOT_REVIEWABLE
+    from artwork_backfill.review.report import NOT_REVIEWABLE
 
     table, stats = report
     page = render_html(table, stats)
@@ -395,8 +395,8 @@ def test_export_quotes_like_the_page(report: Report, tmp_path: Path) -> None:
 
 
 def test_blocked_rows_name_the_url_rules(report: Report) -> None:
-    from artwork_backfill.report import blocked_rows
-    from artwork_backfill.score import cover_problems
+    from artwork_backfill.judge.score import cover_problems
+    from artwork_backfill.review.report import blocked_rows
 
     table, _stats = report
     assert blocked_rows(table) == {}  # every cover in the scenario cache is a valid Discogs URL

@@ -23,10 +23,10 @@ import duckdb
 import psycopg
 import pytest
 
-from artwork_backfill.cache import Cache, CandidateRow
-from artwork_backfill.candidates import keys_of
-from artwork_backfill.model import body_has_artwork
-from artwork_backfill.normalize import grouping_key
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.judge.normalize import grouping_key
+from artwork_backfill.model import CandidateRow, body_has_artwork
+from artwork_backfill.resolve.candidates import keys_of
 from artwork_backfill.simulator import (
     Scenario,
     SimulatorConfig,

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from artwork_backfill.model import Answer, Classification
-from artwork_backfill.score import (
+from artwork_backfill.judge.score import (
     DEFAULT_THRESHOLDS,
     MAX_URL_LENGTH,
     REASONS,
@@ -22,6 +21,7 @@ from artwork_backfill.score import (
     score_key,
     validate_artwork_url,
 )
+from artwork_backfill.model import Answer, Classification
 
 from .cases import (
     Case,

@@ -22,8 +22,8 @@ import httpx
 import psycopg
 import pytest
 
-from artwork_backfill import discogs_image
-from artwork_backfill.normalize import grouping_key
+from artwork_backfill.judge import discogs_image
+from artwork_backfill.judge.normalize import grouping_key
 from artwork_backfill.simulator import (
     Catalog,
     Expectation,

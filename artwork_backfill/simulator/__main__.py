@@ -15,7 +15,7 @@ from types import FrameType
 import psycopg
 from psycopg import sql
 
-from artwork_backfill.pgembed import load_schema
+from artwork_backfill.demo.pgembed import load_schema
 from artwork_backfill.simulator.catalog import Catalog, generate_catalog
 from artwork_backfill.simulator.server import FaultConfig, SimulatorConfig, start_simulator
 

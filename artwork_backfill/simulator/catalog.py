@@ -34,7 +34,7 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
-from artwork_backfill.normalize import clean_whitespace, grouping_key, grouping_text
+from artwork_backfill.judge.normalize import clean_whitespace, grouping_key, grouping_text
 
 _T = TypeVar("_T")
 

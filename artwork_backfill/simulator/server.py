@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote_plus, urlsplit
 
-from artwork_backfill.normalize import grouping_key
+from artwork_backfill.judge.normalize import grouping_key
 from artwork_backfill.simulator.catalog import (
     FORMAT_DISPLAY,
     AnswerPlan,

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from artwork_backfill.judge.score import Band, ShelfRow, Verdict, score_key
 from artwork_backfill.model import Answer, Classification
-from artwork_backfill.score import Band, ShelfRow, Verdict, score_key
 
 # --------------------------------------------------------------------------------------------
 # Builders for realistic LML bodies

@@ -16,8 +16,8 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
+from artwork_backfill.judge.score import Band
 from artwork_backfill.model import Classification
-from artwork_backfill.score import Band
 
 from . import (
     Case,

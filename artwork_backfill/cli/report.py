@@ -9,12 +9,12 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from artwork_backfill.cli import GlobalOptions, JsonFlag, app, emit_json, stdout
+from artwork_backfill.cli.app import GlobalOptions, JsonFlag, app, emit_json, stdout
 from artwork_backfill.errors import ExitStatus, UserError
 
 if TYPE_CHECKING:
-    from artwork_backfill.decisions import Decisions
-    from artwork_backfill.report import ReportStats
+    from artwork_backfill.review.decisions import Decisions
+    from artwork_backfill.review.report import ReportStats
 
 _BAR_WIDTH = 40
 
@@ -76,10 +76,10 @@ def report(
 
     Bands: high (safe to write), review (a person must look), reject, no_match, pending.
     """
-    from artwork_backfill.cache import Cache
-    from artwork_backfill.decisions import read_decisions
-    from artwork_backfill.report import build_report, export_matches, write_html
-    from artwork_backfill.score import Thresholds
+    from artwork_backfill.cache.store import Cache
+    from artwork_backfill.judge.score import Thresholds
+    from artwork_backfill.review.decisions import read_decisions
+    from artwork_backfill.review.report import build_report, export_matches, write_html
 
     opts: GlobalOptions = ctx.obj
     try:
@@ -117,8 +117,8 @@ def report(
 
 
 def _render(stats: ReportStats, sample: int) -> None:
-    from artwork_backfill.report import BANDS, NO_VALUE, SCORED_BANDS
-    from artwork_backfill.score import REASONS
+    from artwork_backfill.judge.score import REASONS
+    from artwork_backfill.review.report import BANDS, NO_VALUE, SCORED_BANDS
 
     bands = Table(
         title=f"{stats.candidates} candidate rows, {stats.keys} keys", title_justify="left"

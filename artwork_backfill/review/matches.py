@@ -12,9 +12,8 @@ from typing import Any
 
 import polars as pl
 
-from artwork_backfill.cache import Cache
-from artwork_backfill.model import Answer, Classification
-from artwork_backfill.score import (
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.judge.score import (
     DEFAULT_THRESHOLDS,
     KeyVerdicts,
     ShelfRow,
@@ -22,6 +21,7 @@ from artwork_backfill.score import (
     apply_cross_key_evidence,
     score_key,
 )
+from artwork_backfill.model import Answer, Classification
 
 MATCH_SCHEMA: dict[str, Any] = {
     "library_id": pl.Int64,

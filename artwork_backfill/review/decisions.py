@@ -32,8 +32,8 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.errors import UserError
-from artwork_backfill.report import DECISION_VALUES, NOT_REVIEWABLE
-from artwork_backfill.score import Band, cover_problems
+from artwork_backfill.judge.score import Band, cover_problems
+from artwork_backfill.review.report import DECISION_VALUES, NOT_REVIEWABLE
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")
 # Bands a reviewer may accept: `review` is what reviewers decide; `high` is written anyway, so

@@ -20,13 +20,13 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from artwork_backfill.apply import ApplySettings, plan_apply, run_apply
-from artwork_backfill.cache import Cache, new_run_id
+from artwork_backfill.apply.run import ApplySettings, plan_apply, run_apply
+from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import lml_settings
+from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
 from artwork_backfill.logs import RunLog
-from artwork_backfill.pgembed import EmbeddedPostgres, load_schema
-from artwork_backfill.report import build_report, export_matches, write_html
-from artwork_backfill.resolve import ResolveResult
+from artwork_backfill.resolve.run import ResolveResult
+from artwork_backfill.review.report import build_report, export_matches, write_html
 from artwork_backfill.simulator import SimulatorConfig, generate_catalog, start_simulator
 
 DEMO_DB = "wxyc"

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 import psycopg
 from psycopg import sql
 
-from artwork_backfill.cache import CandidateRow
 from artwork_backfill.config import DbSettings
 from artwork_backfill.errors import UserError
-from artwork_backfill.model import LookupKey
-from artwork_backfill.normalize import clean_whitespace, grouping_key
+from artwork_backfill.judge.normalize import clean_whitespace, grouping_key
+from artwork_backfill.model import CandidateRow, LookupKey
 
 _EXPORT = """
 SELECT l.id, l.legacy_release_id, a.artist_name, l.album_title, f.format_name,

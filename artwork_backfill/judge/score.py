@@ -54,16 +54,16 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from artwork_backfill import discogs_image
-from artwork_backfill.model import Answer, Classification, classify_body
-from artwork_backfill.normalize import cache_clear as normalize_cache_clear
-from artwork_backfill.normalize import (
+from artwork_backfill.judge import discogs_image
+from artwork_backfill.judge.normalize import cache_clear as normalize_cache_clear
+from artwork_backfill.judge.normalize import (
     credit_members,
     fold,
     parse_artist,
     parse_title,
     was_repaired,
 )
+from artwork_backfill.model import Answer, Classification, classify_body
 
 # --------------------------------------------------------------------------------------------
 # Public types
@@ -101,7 +101,7 @@ class Thresholds:
     """Every numeric knob of the scorer, in one place.
 
     Similarity scores are rapidfuzz `token_sort_ratio` values (0..100) of the normalised
-    texts (see `artwork_backfill.normalize`).
+    texts (see `artwork_backfill.judge.normalize`).
     """
 
     high_album: float = 90.0

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from artwork_backfill import __version__
-from artwork_backfill.cache import Cache
+from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import (
     DEFAULT_CACHE,
     DbSettings,
@@ -36,7 +36,7 @@ from artwork_backfill.config import (
     redact,
 )
 from artwork_backfill.errors import ExitStatus, UserError
-from artwork_backfill.resolve import ResolveResult, run_resolve
+from artwork_backfill.resolve.run import ResolveResult, run_resolve
 
 app = typer.Typer(
     name="artwork-backfill",
@@ -402,7 +402,7 @@ def demo(
 ) -> int:
     """The whole flow on embedded defaults: throwaway PostgreSQL + LML simulator, resolve,
     report, apply --execute, and a check of every written cover against the ground truth."""
-    from artwork_backfill.demo import run_demo
+    from artwork_backfill.demo.run import run_demo
 
     result = run_demo(
         rows=rows,
@@ -422,7 +422,7 @@ def export_parquet(
     path: Annotated[Path, typer.Argument(help="Where to write the answers (.parquet).")],
 ) -> int:
     """Write every cached LML answer to a Parquet file (reads the cache only)."""
-    from artwork_backfill.cache import Cache
+    from artwork_backfill.cache.store import Cache
 
     opts: GlobalOptions = ctx.obj
     with Cache(opts.cache, read_only=True) as cache:
@@ -483,4 +483,4 @@ def run(argv: list[str]) -> int:
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from artwork_backfill import cli_apply, cli_report  # noqa: E402, F401
+from artwork_backfill.cli import apply, report  # noqa: E402, F401

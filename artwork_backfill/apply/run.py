@@ -95,15 +95,15 @@ import polars as pl
 import psycopg
 from psycopg import sql
 
-from artwork_backfill.cache import Cache, new_run_id
-from artwork_backfill.candidates import connect
+from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import APPLICATION_NAME, DbSettings
 from artwork_backfill.errors import ConfigError, UserError
+from artwork_backfill.judge.score import Band, cover_problems
 from artwork_backfill.logs import RunLog
-from artwork_backfill.score import Band, cover_problems
+from artwork_backfill.resolve.candidates import connect
 
 if TYPE_CHECKING:
-    from artwork_backfill.decisions import Decisions
+    from artwork_backfill.review.decisions import Decisions
 
 HIGH = str(Band.HIGH)
 REVIEW = str(Band.REVIEW)

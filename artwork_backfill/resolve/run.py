@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from artwork_backfill.cache import Cache
-from artwork_backfill.candidates import export_candidates, keys_of
+from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DbSettings, LmlSettings
 from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
-from artwork_backfill.lml import LmlClient
 from artwork_backfill.model import Answer
+from artwork_backfill.resolve.candidates import export_candidates, keys_of
+from artwork_backfill.resolve.lml import LmlClient
 
 ProgressCallback = Callable[[int, int, int], None]
 """(keys finished this run, keys to ask this run, HTTP requests so far)."""

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import duckdb
 import polars as pl
 
 from artwork_backfill.errors import CacheMismatchError, UserError
-from artwork_backfill.model import Answer, LookupKey, body_has_artwork, classify_body
+from artwork_backfill.model import Answer, CandidateRow, LookupKey, body_has_artwork, classify_body
 
 SCHEMA_VERSION = "2"
 # Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only
@@ -131,32 +130,6 @@ CANDIDATE_COLUMNS = (
     "snapshot_run",
     "exported_at",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateRow:
-    """One library row exported from Postgres, with the lookup key it belongs to.
-
-    `discogs_artist_id` is the shelf artist's `artists.discogs_artist_id` (None when WXYC has
-    none, or when the row was made without it); `has_discogs_artist` says whether the artist
-    has one, and is true whenever the id is given.
-    """
-
-    library_id: int
-    legacy_release_id: int
-    artist_name: str
-    album_title: str
-    format_name: str | None
-    has_discogs_artist: bool
-    key_id: str
-    discogs_artist_id: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.discogs_artist_id is not None and not self.has_discogs_artist:
-            raise ValueError(
-                f"library row {self.library_id}: has_discogs_artist is false "
-                f"but discogs_artist_id is {self.discogs_artist_id}"
-            )
 
 
 class Cache:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from artwork_backfill.cli import (
+from artwork_backfill.cli.app import (
     DatabaseUrl,
     DbHost,
     DbName,
@@ -39,9 +39,9 @@ from artwork_backfill.errors import ExitStatus, UserError
 from artwork_backfill.logs import LOG_FORMATS, RunLog
 
 if TYPE_CHECKING:
-    from artwork_backfill.apply import ApplyResult
-    from artwork_backfill.cache import Cache
-    from artwork_backfill.score import Thresholds
+    from artwork_backfill.apply.run import ApplyResult
+    from artwork_backfill.cache.store import Cache
+    from artwork_backfill.judge.score import Thresholds
 
 ExecuteFlag = Annotated[
     bool, typer.Option("--execute", help="Write. Without it: a dry run that writes nothing.")
@@ -96,7 +96,7 @@ def _log(command: str, run_id: str, log_format: str, as_json: bool) -> RunLog:
 
 
 def _open_cache(path: Path, *, execute: bool) -> Cache:
-    from artwork_backfill.cache import Cache
+    from artwork_backfill.cache.store import Cache
 
     if not path.exists():
         raise UserError(f"cache {path} does not exist: run `artwork-backfill resolve` first")
@@ -104,7 +104,7 @@ def _open_cache(path: Path, *, execute: bool) -> Cache:
 
 
 def _thresholds(values: list[str] | None) -> Thresholds:
-    from artwork_backfill.score import DEFAULT_THRESHOLDS, Thresholds
+    from artwork_backfill.judge.score import DEFAULT_THRESHOLDS, Thresholds
 
     if not values:
         return DEFAULT_THRESHOLDS
@@ -154,7 +154,7 @@ def apply(
     Guarded, batched (COPY + one UPDATE per batch), journaled and undoable. A dry run unless
     --execute. A re-run writes only what is left; stop it with Ctrl-C or SIGTERM at any time.
     """
-    from artwork_backfill.apply import (
+    from artwork_backfill.apply.run import (
         ApplySettings,
         StopFlag,
         new_run_id,
@@ -163,7 +163,7 @@ def apply(
         run_apply,
         stop_on_signals,
     )
-    from artwork_backfill.matches import match_table
+    from artwork_backfill.review.matches import match_table
 
     opts: GlobalOptions = ctx.obj
     do_write = _mode(execute, dry_run)
@@ -178,7 +178,7 @@ def apply(
         table = match_table(cache, thresholds)
         chosen = None
         if decisions is not None:
-            from artwork_backfill.decisions import read_decisions
+            from artwork_backfill.review.decisions import read_decisions
 
             chosen = read_decisions(decisions, table)
         plan = plan_apply(table, chosen)
@@ -281,7 +281,7 @@ def undo(
     Rows changed since (by a person, the API or another run) are skipped. A dry run unless
     --execute.
     """
-    from artwork_backfill.apply import (
+    from artwork_backfill.apply.run import (
         ApplySettings,
         StopFlag,
         new_run_id,

@@ -27,16 +27,16 @@ from typing import Any
 
 import polars as pl
 
-from artwork_backfill.cache import Cache
+from artwork_backfill.cache.store import Cache
 from artwork_backfill.errors import UserError
-from artwork_backfill.matches import match_table
-from artwork_backfill.score import (
+from artwork_backfill.judge.score import (
     DEFAULT_THRESHOLDS,
     REASONS,
     Band,
     Thresholds,
     cover_problems,
 )
+from artwork_backfill.review.matches import match_table
 
 BANDS: tuple[str, ...] = tuple(str(b) for b in Band)  # best first: high, review, reject, ...
 SCORED_BANDS: tuple[str, ...] = (str(Band.HIGH), str(Band.REVIEW), str(Band.REJECT))
