@@ -22,9 +22,14 @@ CALLER_REASON = "library-artwork-backfill"
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def is_identifier(name: str | None) -> bool:
+    """A plain SQL identifier: letters, digits and _, not starting with a digit, <= 63 chars."""
+    return bool(_IDENT_RE.match(name or ""))
+
+
 def validate_schema_name(name: str) -> str:
     """WXYC_SCHEMA_NAME must be a plain SQL identifier (it is quoted anyway, but never guessed)."""
-    if not _IDENT_RE.match(name or ""):
+    if not is_identifier(name):
         raise ConfigError(
             f"WXYC_SCHEMA_NAME {name!r} is not a valid identifier "
             "(letters, digits and _, not starting with a digit, at most 63 characters)"

@@ -33,3 +33,10 @@ class LmlAuthError(UserError):
 
 class LmlUnavailableError(UserError):
     """Too many HTTP requests in a row failed (unreachable, 5xx, timeouts): stop asking."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message, or its type's name: what a
+    one-line error shows of a library's (psycopg's, duckdb's, httpx's) multi-line text."""
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__

@@ -97,7 +97,7 @@ from psycopg import sql
 
 from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import APPLICATION_NAME, DbSettings
-from artwork_backfill.errors import ConfigError, UserError
+from artwork_backfill.errors import ConfigError, UserError, first_line
 from artwork_backfill.judge.score import Band, cover_problems
 from artwork_backfill.logs import RunLog
 from artwork_backfill.resolve.candidates import connect
@@ -502,7 +502,7 @@ class LiveActivity:
             return self.conn.execute(self.query, [self.settings.lookback_s]).fetchone() is not None
         except psycopg.Error as exc:
             self.log.warning(
-                "probe_error", f"live-activity probe failed, carrying on: {_first_line(exc)}"
+                "probe_error", f"live-activity probe failed, carrying on: {first_line(exc)}"
             )
             return False
 
@@ -807,7 +807,7 @@ class _BatchWriter:
                     raise
                 self.log.warning(
                     "batch_retry",
-                    f"batch {index}: {_first_line(exc)}; retrying",
+                    f"batch {index}: {first_line(exc)}; retrying",
                     batch_index=index,
                     attempt=attempt,
                 )
@@ -1235,7 +1235,7 @@ def _drive(
             raise RunFailed(str(exc), fields) from exc
         if isinstance(exc, psycopg.Error):
             raise RunFailed(
-                f"batch {result.batches + 1} failed: {_first_line(exc)}; the {result.batches} "
+                f"batch {result.batches + 1} failed: {first_line(exc)}; the {result.batches} "
                 "batches before it are committed and journaled: run again to continue",
                 fields,
             ) from None
@@ -1261,7 +1261,7 @@ def _logged_failure(log: RunLog, command: str) -> Iterator[None]:
         yield
     except BaseException as exc:
         fields = exc.fields if isinstance(exc, RunFailed) else {}
-        log.error("failed", f"{command} failed: {_first_line(exc)}", **fields)
+        log.error("failed", f"{command} failed: {first_line(exc)}", **fields)
         raise
 
 
@@ -1283,7 +1283,7 @@ def _finish(
             result.analyzed = True
             log.info("analyzed", f"ANALYZE {db.schema}.library done")
         except psycopg.Error as exc:
-            log.warning("analyze_error", f"ANALYZE {db.schema}.library failed: {_first_line(exc)}")
+            log.warning("analyze_error", f"ANALYZE {db.schema}.library failed: {first_line(exc)}")
     result.elapsed_s = round(time.monotonic() - started, 3)
 
 
@@ -1297,11 +1297,6 @@ def _summary(result: ApplyResult) -> dict[str, Any]:
 def _chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from artwork_backfill.errors import CacheMismatchError, UserError
+from artwork_backfill.errors import CacheMismatchError, UserError, first_line
 from artwork_backfill.model import Answer, CandidateRow, LookupKey, body_has_artwork, classify_body
 
 SCHEMA_VERSION = "2"
@@ -153,18 +153,14 @@ class Cache:
                     f"cache {self.path} is in use by another artwork-backfill process; "
                     "wait for it to finish (or stop it) and run again"
                 ) from None
-            raise UserError(f"cannot open cache {self.path}: {text.splitlines()[0]}") from None
+            raise UserError(f"cannot open cache {self.path}: {first_line(exc)}") from None
         except duckdb.Error as exc:
-            raise UserError(
-                f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}"
-            ) from None
+            raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         try:
             self._open_layout()
         except duckdb.Error as exc:
             self.conn.close()
-            raise UserError(
-                f"{self.path} is not a usable cache file: {str(exc).splitlines()[0]}"
-            ) from None
+            raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         except BaseException:
             self.conn.close()
             raise

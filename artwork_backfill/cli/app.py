@@ -35,7 +35,7 @@ from artwork_backfill.config import (
     lml_settings,
     redact,
 )
-from artwork_backfill.errors import ExitStatus, UserError
+from artwork_backfill.errors import ExitStatus, UserError, first_line
 from artwork_backfill.resolve.run import ResolveResult, run_resolve
 
 app = typer.Typer(
@@ -467,7 +467,7 @@ def run(argv: list[str]) -> int:
         )
         return ExitStatus.INTERRUPTED
     except psycopg.Error as exc:  # the database refused: permissions, timeouts, a lost server
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         stderr.print(f"error: database: {_redact(first)}", markup=False)
         return ExitStatus.ERROR
     except Exception as exc:  # a bug: say what, never a secret

@@ -27,11 +27,10 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from artwork_backfill.config import DbSettings, db_settings
+from artwork_backfill.config import DbSettings, db_settings, is_identifier
 from artwork_backfill.errors import UserError
 
 SERVER_USER = "postgres"
-_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 class EmbeddedPostgresError(UserError):
@@ -219,7 +218,7 @@ class EmbeddedPostgres:
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its DSN."""
-        if not _IDENT_RE.match(name):
+        if not is_identifier(name):
             raise ValueError(f"bad database name {name!r}")
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -234,7 +233,7 @@ class EmbeddedPostgres:
 
 def schema_sql(schema: str = "wxyc_schema") -> str:
     """WXYC's schema DDL, with the schema renamed when asked."""
-    if not _IDENT_RE.match(schema):
+    if not is_identifier(schema):
         raise ValueError(f"bad schema name {schema!r}")
     text = resources.files("artwork_backfill").joinpath("sql/wxyc_schema.sql").read_text()
     if schema != "wxyc_schema":

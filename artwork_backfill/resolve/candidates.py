@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from artwork_backfill.config import DbSettings
-from artwork_backfill.errors import UserError
+from artwork_backfill.errors import UserError, first_line
 from artwork_backfill.judge.normalize import clean_whitespace, grouping_key
 from artwork_backfill.model import CandidateRow, LookupKey
 
@@ -32,9 +32,7 @@ def connect(db: DbSettings, *, autocommit: bool = False) -> psycopg.Connection:
     try:
         return psycopg.connect(db.conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
-        first = db.redact(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
+        first = db.redact(first_line(exc))
         raise UserError(f"cannot connect to PostgreSQL at {db.display}: {first}") from None
 
 
@@ -58,7 +56,7 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 "check WXYC_SCHEMA_NAME"
             ) from None
         except psycopg.Error as exc:  # permissions, a lost connection, a statement timeout ...
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise UserError(
                 f"reading the candidates from {db.display} failed: {db.redact(first)}"
             ) from None

@@ -31,7 +31,7 @@ from typing import Any
 
 import polars as pl
 
-from artwork_backfill.errors import UserError
+from artwork_backfill.errors import UserError, first_line
 from artwork_backfill.judge.score import Band, cover_problems
 from artwork_backfill.review.report import DECISION_VALUES, NOT_REVIEWABLE
 
@@ -174,7 +174,7 @@ def _read_parquet(path: Path) -> Iterator[_Entry]:
     try:
         frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several kinds for a file that is not Parquet
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise DecisionsError(f"{path}: not a readable Parquet file: {first}") from None
     columns = _header(path, frame.columns)
     values = {c: frame[columns[c]].to_list() for c in REQUIRED_COLUMNS}
