@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 
 from artwork_backfill.config import DbSettings
+from artwork_backfill.db import connect
 from artwork_backfill.errors import UserError, first_line
 from artwork_backfill.judge.normalize import clean_whitespace, grouping_key
 from artwork_backfill.model import CandidateRow, LookupKey
@@ -25,15 +26,6 @@ WHERE l.artwork_url IS NULL
   {discogs_filter}
 ORDER BY l.id
 """
-
-
-def connect(db: DbSettings, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a connection; a failure is a one-line UserError with no password in it."""
-    try:
-        return psycopg.connect(db.conninfo, autocommit=autocommit)
-    except psycopg.OperationalError as exc:
-        first = db.redact(first_line(exc))
-        raise UserError(f"cannot connect to PostgreSQL at {db.display}: {first}") from None
 
 
 def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[CandidateRow]:
