@@ -8,11 +8,17 @@ The export (CSV or Parquet) and the review page's download share one layout,
 `reject`; `decisions.read_decisions` reads either back. The CSV text of each cell is made
 here once (`csv_cells`) and embedded verbatim in the page, so the page's download is
 byte-for-byte the CSV `export_matches` writes, except for the decisions.
+
+The review page's markup, style and script are package data in `page/` (`review.html`,
+`review.css`, `review.js`). `render_html` inlines the style and the script into the markup,
+with the summary and the data, so the page written is one self-contained file; its Content
+Security Policy allows that one script by its hash.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import json
@@ -22,6 +28,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +371,8 @@ def csv_cells(table: pl.DataFrame) -> list[tuple[str, ...]]:
 
 
 def csv_field(text: str) -> str:
-    """RFC 4180 quoting, as the review page's JavaScript does it (keep the two in step)."""
+    """RFC 4180 quoting, as the review page's `field` in page/review.js does it (keep the two
+    in step)."""
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -410,6 +418,24 @@ def export_matches(table: pl.DataFrame, path: Path) -> int:
 
 
 # -- the review page ------------------------------------------------------------------------
+
+
+@functools.cache
+def _page_file(name: str) -> str:
+    """One file of the review page (package data in `page/`), as text."""
+    page = resources.files("artwork_backfill.review").joinpath("page", name)
+    return page.read_text(encoding="utf-8")
+
+
+@functools.cache
+def _page_part(name: str) -> str:
+    """The style or script as it goes into its element: on the line after the opening tag.
+    Neither may end its element early (the page would run what follows as markup)."""
+    text = _page_file(name)
+    tag = "</style" if name.endswith(".css") else "</script"
+    if tag in text.lower():
+        raise ValueError(f"{name} must not contain {tag}")
+    return "\n" + text
 
 
 def storage_key(cache: dict[str, Any]) -> str:
@@ -461,7 +487,7 @@ def render_html(table: pl.DataFrame, stats: ReportStats, *, page_size: int = 50)
         "pageSize": page_size,
         "defaultBand": str(Band.REVIEW),
     }
-    script = _SCRIPT
+    script = _page_part("review.js")
     script_hash = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     csp = (
         "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
@@ -470,13 +496,13 @@ def render_html(table: pl.DataFrame, stats: ReportStats, *, page_size: int = 50)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = {
         "CSP": _e(csp),
-        "STYLE": _STYLE,
+        "STYLE": _page_part("review.css"),
         "SUMMARY": _summary_html(stats, generated),
         "DATA": _script_json(data),
         "SCRIPT": script,
     }
     # One pass over the template, so no value is ever searched for placeholders.
-    return _PLACEHOLDER_RE.sub(lambda m: parts[m.group(1)], _PAGE)
+    return _PLACEHOLDER_RE.sub(lambda m: parts[m.group(1)], _page_file("review.html"))
 
 
 def _summary_html(stats: ReportStats, generated: str) -> str:
@@ -502,383 +528,3 @@ def _summary_html(stats: ReportStats, generated: str) -> str:
         f"<th>keys</th></tr></thead><tbody>{cells}</tbody></table>"
         f'<div class="histogram"><div class="htitle">score (high, review, reject rows)</div>{bars}</div></div>'
     )
-
-
-_STYLE = """
-:root { --high:#1b7f3b; --review:#b7791f; --reject:#c53030; --no_match:#718096; --pending:#3182ce; }
-* { box-sizing: border-box; }
-body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 1rem 2rem; color:#1a202c; }
-h1 { font-size: 1.3rem; margin: .8rem 0 .2rem; }
-.meta { color:#4a5568; margin:.2rem 0 .6rem; }
-code { font-size: .85em; }
-.summary { display:flex; gap:2rem; align-items:flex-start; flex-wrap:wrap; }
-table.bands td, table.bands th { padding: 1px 8px; text-align:right; }
-table.bands th:first-child { text-align:left; }
-.histogram { min-width: 320px; }
-.htitle { color:#4a5568; font-size:.85rem; }
-.hbar { display:flex; align-items:center; gap:6px; height:16px; }
-.hlabel { width:64px; flex:none; white-space:nowrap; text-align:right; font-size:.8rem; color:#4a5568; }
-.hfill { background:#a0aec0; height:11px; display:inline-block; min-width:1px; max-width:240px; }
-.hcount { font-size:.8rem; }
-.controls { position: sticky; top:0; background:#fff; padding:.5rem 0; border-bottom:1px solid #e2e8f0;
-            display:flex; flex-wrap:wrap; gap:.6rem; align-items:center; z-index:1; }
-.controls label { font-size:.85rem; color:#4a5568; }
-button { cursor:pointer; }
-#rows { border-collapse: collapse; width:100%; margin-top:.5rem; }
-#rows th { text-align:left; font-size:.8rem; color:#4a5568; border-bottom:1px solid #cbd5e0; padding:4px; }
-#rows td { vertical-align: top; border-bottom:1px solid #edf2f7; padding:6px 4px; }
-td.cover img { width:96px; height:96px; object-fit:cover; background:#edf2f7; display:block; }
-td.cover .none { width:96px; height:96px; background:#edf2f7; color:#a0aec0; display:flex;
-                 align-items:center; justify-content:center; font-size:.75rem; }
-.artist { font-weight:600; }
-.ids { color:#718096; font-size:.75rem; }
-.band { font-weight:600; }
-.band.high { color:var(--high); } .band.review { color:var(--review); } .band.reject { color:var(--reject); }
-.band.no_match { color:var(--no_match); } .band.pending { color:var(--pending); }
-.reason { display:inline-block; background:#edf2f7; border-radius:3px; padding:0 4px; margin:1px;
-          font-size:.75rem; cursor:help; }
-.decide button { width:5.2rem; margin:1px 0; display:block; border:1px solid #cbd5e0; background:#fff; border-radius:3px; }
-tr.accept { background:#f0fff4; } tr.reject { background:#fff5f5; }
-tr.accept button.accept { background:var(--high); color:#fff; }
-tr.reject button.reject { background:var(--reject); color:#fff; }
-.decide button:disabled { color:#a0aec0; background:#f7fafc; cursor:not-allowed; }
-#notice { color:var(--reject); font-size:.85rem; }
-#status { color:#4a5568; font-size:.85rem; }
-.pager { display:flex; gap:.4rem; align-items:center; }
-"""
-
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="@CSP@">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>artwork-backfill review</title>
-<style>@STYLE@</style>
-</head>
-<body>
-<h1>artwork-backfill: review covers</h1>
-@SUMMARY@
-<div class="controls">
-  <label>band <select id="band"></select></label>
-  <label>reason <select id="reason"></select></label>
-  <label>decision <select id="decision">
-    <option value="">any</option><option value="none">undecided</option>
-    <option value="accept">accepted</option><option value="reject">rejected</option></select></label>
-  <label>search <input id="search" type="search" placeholder="artist or title" size="18"></label>
-  <label>sort <select id="sort">
-    <option value="score-asc">score, low first</option><option value="score-desc">score, high first</option>
-    <option value="id">library id</option><option value="artist">artist</option></select></label>
-  <span class="pager"><button id="prev" type="button">&larr; prev</button><span id="page"></span>
-    <button id="next" type="button">next &rarr;</button></span>
-  <button id="accept-page" type="button" title="accept every undecided review row shown on this page (reviewers decide review rows only)">accept page</button>
-  <button id="download" type="button">download decisions (CSV)</button>
-  <button id="clear" type="button">clear decisions</button>
-  <span id="status"></span>
-  <span id="notice" role="alert"></span>
-</div>
-<table id="rows">
-  <thead><tr><th>cover</th><th>on the shelf</th><th>LML matched</th><th>band</th><th>score</th>
-  <th>reasons</th><th>decision</th></tr></thead>
-  <tbody></tbody>
-</table>
-<script type="application/json" id="review-data">@DATA@</script>
-<script>@SCRIPT@</script>
-</body>
-</html>
-"""
-
-# Values are only ever put into the page with textContent / attributes set through the DOM,
-# never through innerHTML, so titles with quotes, <, & stay text.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var DATA = JSON.parse(document.getElementById("review-data").textContent);
-  var COLS = DATA.columns, ROWS = DATA.rows, REASONS = DATA.reasons, BLOCKED = DATA.blocked;
-  var NOT_REVIEWABLE = DATA.notReviewable;
-  var C = {};
-  COLS.forEach(function (name, i) { C[name] = i; });
-  var STORE = DATA.storageKey;
-  var decisions = new Map();  // row index -> "accept" | "reject"
-  var byId = new Map();
-  ROWS.forEach(function (row, i) { byId.set(row[C.library_id], i); });
-  var scores = ROWS.map(function (row) { var s = parseFloat(row[C.score]); return isNaN(s) ? -1 : s; });
-  var reasonCodes = ROWS.map(function (row) {
-    return row[C.reasons] ? row[C.reasons].split(";").map(function (r) { return r.split(":")[0]; }) : [];
-  });
-  var state = { band: DATA.defaultBand, reason: "", decision: "", search: "", sort: "score-asc", page: 0 };
-  var shown = [];
-  var $ = function (id) { return document.getElementById(id); };
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
-  // -- persistence ------------------------------------------------------------------------
-  var storageOk = true;
-  function save() {
-    var out = {};
-    decisions.forEach(function (d, i) { out[ROWS[i][C.library_id]] = [d, ROWS[i][C.verdict_id]]; });
-    try { localStorage.setItem(STORE, JSON.stringify(out)); } catch (e) { storageOk = false; }
-  }
-  var stale = 0, refusedSaved = 0;
-  function load() {
-    var raw = null;
-    try { raw = localStorage.getItem(STORE); } catch (e) { storageOk = false; }
-    if (!raw) return;
-    var saved;
-    try { saved = JSON.parse(raw); } catch (e) { return; }
-    Object.keys(saved).forEach(function (id) {
-      var i = byId.get(id), entry = saved[id];
-      if (i === undefined || !Array.isArray(entry)) { stale++; return; }
-      if (entry[1] !== ROWS[i][C.verdict_id]) { stale++; return; }  // the verdict changed since
-      if (entry[0] === "accept" && refusal(i)) { refusedSaved++; return; }  // not a review row
-      if (entry[0] === "accept" || entry[0] === "reject") decisions.set(i, entry[0]);
-    });
-  }
-
-  // -- who may be accepted: reviewers decide `review` rows only ------------------------------
-  // Why row i cannot be accepted ("" when it can): its band is not `review`, it has no cover,
-  // or its cover breaks the URL rules. Every accept (button, accept page, saved decisions, the
-  // console API, the CSV) goes through this.
-  function refusal(i) {
-    var row = ROWS[i], band = row[C.band], label = "library " + row[C.library_id];
-    if (band !== "review") {
-      var why = label + " is " + band + ": reviewers decide review rows only; " +
-                (NOT_REVIEWABLE[band] || "it is never written");
-      return BLOCKED[i] ? why + " (and this cover cannot be written: " + BLOCKED[i] + ")" : why;
-    }
-    if (!row[C.artwork_url]) return label + ": nothing to write: no cover";
-    if (BLOCKED[i]) return label + ": this cover cannot be written: " + BLOCKED[i];
-    return "";
-  }
-  function notice(text) { $("notice").textContent = text; }
-
-  // -- filters ----------------------------------------------------------------------------
-  function count(pred) { var n = 0; for (var i = 0; i < ROWS.length; i++) if (pred(i)) n++; return n; }
-  function fillSelects() {
-    var band = $("band");
-    var all = el("option", null, "all (" + ROWS.length + ")"); all.value = ""; band.appendChild(all);
-    DATA.bands.forEach(function (b) {
-      var o = el("option", null, b + " (" + count(function (i) { return ROWS[i][C.band] === b; }) + ")");
-      o.value = b; band.appendChild(o);
-    });
-    band.value = state.band;
-    var reason = $("reason"), seen = new Map();
-    reasonCodes.forEach(function (codes) { codes.forEach(function (c) { seen.set(c, (seen.get(c) || 0) + 1); }); });
-    var any = el("option", null, "any"); any.value = ""; reason.appendChild(any);
-    Array.from(seen.keys()).sort().forEach(function (c) {
-      var o = el("option", null, c + " (" + seen.get(c) + ")"); o.value = c;
-      o.title = REASONS[c] || c; reason.appendChild(o);
-    });
-  }
-  function matches(i) {
-    var row = ROWS[i];
-    if (state.band && row[C.band] !== state.band) return false;
-    if (state.reason && reasonCodes[i].indexOf(state.reason) < 0) return false;
-    if (state.decision) {
-      var d = decisions.get(i) || "none";
-      if (d !== state.decision) return false;
-    }
-    if (state.search) {
-      var hay = (row[C.artist_name] + " " + row[C.album_title] + " " + row[C.matched_artist] + " " +
-                 row[C.matched_album] + " " + row[C.library_id]).toLowerCase();
-      if (hay.indexOf(state.search) < 0) return false;
-    }
-    return true;
-  }
-  function compare(a, b) {
-    if (state.sort === "score-asc") return scores[a] - scores[b] || a - b;
-    if (state.sort === "score-desc") return scores[b] - scores[a] || a - b;
-    if (state.sort === "artist") {
-      var x = ROWS[a][C.artist_name].toLowerCase(), y = ROWS[b][C.artist_name].toLowerCase();
-      return x < y ? -1 : x > y ? 1 : a - b;
-    }
-    return Number(ROWS[a][C.library_id]) - Number(ROWS[b][C.library_id]);
-  }
-  function refilter() {
-    shown = [];
-    for (var i = 0; i < ROWS.length; i++) if (matches(i)) shown.push(i);
-    shown.sort(compare);
-    state.page = 0;
-    render();
-  }
-
-  // -- rendering (one page at a time) -------------------------------------------------------
-  function pages() { return Math.max(1, Math.ceil(shown.length / DATA.pageSize)); }
-  function render() {
-    var body = document.querySelector("#rows tbody");
-    var frag = document.createDocumentFragment();
-    var start = state.page * DATA.pageSize;
-    shown.slice(start, start + DATA.pageSize).forEach(function (i) { frag.appendChild(renderRow(i)); });
-    body.replaceChildren(frag);
-    $("page").textContent = "page " + (state.page + 1) + " of " + pages() + " (" + shown.length + " rows)";
-    $("prev").disabled = state.page === 0;
-    $("next").disabled = state.page >= pages() - 1;
-    status();
-  }
-  function renderRow(i) {
-    var row = ROWS[i];
-    var tr = el("tr");
-    tr.dataset.index = String(i);
-    tr.dataset.libraryId = row[C.library_id];
-    tr.dataset.band = row[C.band];
-    var cover = el("td", "cover"), url = row[C.artwork_url];
-    if (/^https:\/\//i.test(url)) {
-      var img = el("img"); img.loading = "lazy"; img.alt = "cover"; img.referrerPolicy = "no-referrer";
-      img.src = url; img.title = url; cover.appendChild(img);
-    } else {
-      cover.appendChild(el("div", "none", url ? "not https" : "no cover"));
-    }
-    tr.appendChild(cover);
-    var shelf = el("td", "shelf");
-    shelf.appendChild(el("div", "artist", row[C.artist_name]));
-    shelf.appendChild(el("div", "title", row[C.album_title]));
-    shelf.appendChild(el("div", "ids", "library " + row[C.library_id] + " · legacy " + row[C.legacy_release_id] +
-                                      (row[C.format_name] ? " · " + row[C.format_name] : "")));
-    tr.appendChild(shelf);
-    var matched = el("td", "matched");
-    matched.appendChild(el("div", "artist", row[C.matched_artist]));
-    matched.appendChild(el("div", "title", row[C.matched_album]));
-    var info = (row[C.search_type] || "") + (row[C.matched_release_id] ? " · release " + row[C.matched_release_id] : "");
-    matched.appendChild(el("div", "ids", info));
-    tr.appendChild(matched);
-    tr.appendChild(el("td", "band " + row[C.band], row[C.band]));
-    tr.appendChild(el("td", "score", row[C.score]));
-    var reasons = el("td", "reasons");
-    (row[C.reasons] ? row[C.reasons].split(";") : []).forEach(function (r) {
-      var code = r.split(":")[0], chip = el("span", "reason", r);
-      chip.title = REASONS[code] || code;
-      reasons.appendChild(chip);
-    });
-    tr.appendChild(reasons);
-    var decide = el("td", "decide");
-    var accept = el("button", "accept", "accept"), reject = el("button", "reject", "reject");
-    accept.type = "button"; reject.type = "button";
-    var refused = refusal(i);
-    if (refused) { accept.disabled = true; accept.title = refused; }
-    decide.appendChild(accept); decide.appendChild(reject);
-    tr.appendChild(decide);
-    paint(tr, i);
-    return tr;
-  }
-  function paint(tr, i) {
-    var d = decisions.get(i);
-    tr.classList.toggle("accept", d === "accept");
-    tr.classList.toggle("reject", d === "reject");
-    tr.dataset.decision = d || "";
-  }
-  // A button's decision: a second click takes it back. An accept that `refusal` forbids changes
-  // nothing and says why (the button is disabled; this guards any other way in).
-  function decide(i, value) {
-    if (value === "accept" && decisions.get(i) !== "accept" && refusal(i)) {
-      notice("not accepted: " + refusal(i));
-      return false;
-    }
-    if (decisions.get(i) === value) decisions.delete(i); else decisions.set(i, value);
-    notice("");
-    save();
-    return true;
-  }
-  function status() {
-    var a = 0, r = 0;
-    decisions.forEach(function (d) { if (d === "accept") a++; else r++; });
-    var text = a + " accepted, " + r + " rejected";
-    if (stale) text += " · " + stale + " saved decisions dropped (their verdict changed)";
-    if (refusedSaved) text += " · " + refusedSaved + " saved accepts dropped (reviewers decide review rows only)";
-    if (!storageOk) text += " · this browser does not keep decisions: download them before closing";
-    $("status").textContent = text;
-  }
-
-  // -- CSV (the same layout and quoting as `artwork-backfill report --export x.csv`) ---------
-  function field(text) {
-    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
-  }
-  function csv() {
-    var lines = [COLS.join(",")];
-    for (var i = 0; i < ROWS.length; i++) {
-      var cells = ROWS[i].slice();
-      var d = decisions.get(i) || "";
-      cells[C.decision] = d === "accept" && refusal(i) ? "" : d;  // never accept a non-review row
-      lines.push(cells.map(field).join(","));
-    }
-    return lines.join("\n") + "\n";
-  }
-  function download() {
-    var text = csv();
-    window.artworkBackfillLastCsv = text;  // for tests and for copying from the console
-    var blob = new Blob([text], { type: "text/csv;charset=utf-8" });
-    var a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = "decisions.csv";
-    document.body.appendChild(a);
-    a.click();
-    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-  }
-
-  // -- wiring ---------------------------------------------------------------------------------
-  document.querySelector("#rows tbody").addEventListener("click", function (ev) {
-    var button = ev.target.closest("button");
-    if (!button) return;
-    var tr = button.closest("tr"), i = Number(tr.dataset.index);
-    decide(i, button.classList.contains("accept") ? "accept" : "reject");
-    paint(tr, i);
-    status();
-  });
-  $("band").addEventListener("change", function (e) { state.band = e.target.value; refilter(); });
-  $("reason").addEventListener("change", function (e) { state.reason = e.target.value; refilter(); });
-  $("decision").addEventListener("change", function (e) { state.decision = e.target.value; refilter(); });
-  $("sort").addEventListener("change", function (e) { state.sort = e.target.value; refilter(); });
-  var timer = null;
-  $("search").addEventListener("input", function (e) {
-    clearTimeout(timer);
-    timer = setTimeout(function () { state.search = e.target.value.trim().toLowerCase(); refilter(); }, 200);
-  });
-  $("prev").addEventListener("click", function () { if (state.page > 0) { state.page--; render(); } });
-  $("next").addEventListener("click", function () { if (state.page < pages() - 1) { state.page++; render(); } });
-  $("accept-page").addEventListener("click", function () {
-    var start = state.page * DATA.pageSize, accepted = 0, skipped = 0;
-    shown.slice(start, start + DATA.pageSize).forEach(function (i) {
-      if (decisions.has(i)) return;
-      if (refusal(i)) { skipped++; return; }
-      decisions.set(i, "accept");
-      accepted++;
-    });
-    save();
-    render();
-    notice(skipped ? "accept page: accepted " + accepted + " review rows; " + skipped + " undecided rows " +
-                     "left as they were (reviewers decide review rows only, and only a cover that can be written)" : "");
-  });
-  $("download").addEventListener("click", download);
-  $("clear").addEventListener("click", function () {
-    if (!window.confirm("Forget every decision made on this page?")) return;
-    decisions.clear(); save(); render();
-  });
-
-  load();
-  fillSelects();
-  refilter();
-  // For tests and the console. Decisions go through `decide` and its checks, by library id:
-  // `value` "accept", "reject" or "" (no decision); false (and a notice) when refused.
-  function decideById(libraryId, value) {
-    var i = byId.get(String(libraryId)), ok = true;
-    if (i === undefined) { notice("no row with library id " + libraryId); return false; }
-    if (value === "") { decisions.delete(i); save(); notice(""); }
-    else if (value !== "accept" && value !== "reject") {
-      notice("a decision is accept, reject or empty, not " + JSON.stringify(value)); return false;
-    }
-    else if (decisions.get(i) !== value) ok = decide(i, value);
-    render();
-    return ok;
-  }
-  window.artworkBackfillReview = {
-    csv: csv, rows: ROWS.length, refilter: refilter, decide: decideById,
-    decision: function (libraryId) { var i = byId.get(String(libraryId)); return (i !== undefined && decisions.get(i)) || ""; },
-  };
-  document.body.dataset.ready = "1";
-})();
-"""
