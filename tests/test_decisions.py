@@ -13,7 +13,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import artwork_backfill.cli.report  # noqa: F401  (registers `report` on the app)
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.cli.app import run
 from artwork_backfill.errors import UserError
@@ -340,7 +339,7 @@ def test_high_rows_need_no_accept_and_a_reject_holds_one_back(
     table: pl.DataFrame, tmp_path: Path
 ) -> None:
     """Accepting a high row is allowed and changes nothing; rejecting one keeps it unwritten."""
-    from artwork_backfill.apply.run import plan_apply
+    from artwork_backfill.apply.plan import plan_apply
 
     assert [band_of(table, i) for i in (1, 2, 10, 9)] == ["high", "high", "high", "review"]
     rows = decide(exported(table, tmp_path / "x.csv"), r1="accept", r2="reject", r9="accept")

@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import artwork_backfill.cli.report  # noqa: F401  (registers `report` on the app)
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.cli.app import run, stdout
+from artwork_backfill.cli.app import run
+from artwork_backfill.cli.options import stdout
 from artwork_backfill.errors import UserError
 from artwork_backfill.judge.score import REASONS, Thresholds
 from artwork_backfill.review.report import (

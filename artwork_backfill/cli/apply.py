@@ -1,4 +1,4 @@
-"""`apply` and `undo`: the commands that write WXYC's Postgres (thin; the work is in apply.py).
+"""`apply` and `undo`: the commands that write WXYC's Postgres (thin; the work is in `apply/`).
 
 Both are dry runs unless `--execute`; `--dry-run` is accepted and changes nothing; both
 together are an error. Exit status: 0 done (or dry run), 1 an error (one line, no traceback;
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from artwork_backfill.cli.app import (
+from artwork_backfill.cli.options import (
     DatabaseUrl,
     DbHost,
     DbName,
@@ -29,19 +29,19 @@ from artwork_backfill.cli.app import (
     GlobalOptions,
     JsonFlag,
     SchemaName,
-    _db,
-    _redact,
-    app,
+    ThresholdOption,
+    db_options,
     emit_json,
+    parse_thresholds,
+    redact_secrets,
     stdout,
 )
 from artwork_backfill.errors import ExitStatus, UserError
 from artwork_backfill.logs import LOG_FORMATS, RunLog
 
 if TYPE_CHECKING:
-    from artwork_backfill.apply.run import ApplyResult
+    from artwork_backfill.apply.results import ApplyResult
     from artwork_backfill.cache.store import Cache
-    from artwork_backfill.judge.score import Thresholds
 
 ExecuteFlag = Annotated[
     bool, typer.Option("--execute", help="Write. Without it: a dry run that writes nothing.")
@@ -91,7 +91,7 @@ def _log(command: str, run_id: str, log_format: str, as_json: bool) -> RunLog:
         fmt=fmt,
         out=sys.stderr if as_json else sys.stdout,
         err=sys.stderr,
-        redact=_redact,
+        redact=redact_secrets,
     )
 
 
@@ -103,24 +103,6 @@ def _open_cache(path: Path, *, execute: bool) -> Cache:
     return Cache(path, read_only=not execute)
 
 
-def _thresholds(values: list[str] | None) -> Thresholds:
-    from artwork_backfill.judge.score import DEFAULT_THRESHOLDS, Thresholds
-
-    if not values:
-        return DEFAULT_THRESHOLDS
-    pairs: dict[str, str] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--threshold takes NAME=VALUE, not {item!r}")
-        pairs[name.strip()] = value.strip()
-    try:
-        return Thresholds.from_mapping(pairs)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
-
-@app.command()
 def apply(
     ctx: typer.Context,
     database_url: DatabaseUrl = None,
@@ -142,10 +124,7 @@ def apply(
     batch_size: BatchSize = None,
     live_pause: LivePause = True,
     sample: Annotated[int, typer.Option("--sample", min=0, help="Rows shown as old -> new.")] = 20,
-    threshold: Annotated[
-        list[str] | None,
-        typer.Option("--threshold", help="Override a scoring threshold, NAME=VALUE (repeatable)."),
-    ] = None,
+    threshold: ThresholdOption = None,
     as_json: JsonFlag = False,
     log_format: LogFormat = "text",
 ) -> int:
@@ -154,24 +133,21 @@ def apply(
     Guarded, batched (COPY + one UPDATE per batch), journaled and undoable. A dry run unless
     --execute. A re-run writes only what is left; stop it with Ctrl-C or SIGTERM at any time.
     """
-    from artwork_backfill.apply.run import (
-        ApplySettings,
-        StopFlag,
-        new_run_id,
-        plan_apply,
-        require_source,
-        run_apply,
-        stop_on_signals,
-    )
+    from artwork_backfill.apply.plan import plan_apply
+    from artwork_backfill.apply.run import run_apply
+    from artwork_backfill.apply.session import require_source
+    from artwork_backfill.apply.settings import ApplySettings
+    from artwork_backfill.cache.store import new_run_id
+    from artwork_backfill.stopping import StopFlag, stop_on_signals
     from artwork_backfill.review.matches import match_table
 
     opts: GlobalOptions = ctx.obj
     do_write = _mode(execute, dry_run)
-    db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
+    db = db_options(database_url, db_host, db_port, db_name, db_user, db_password, schema)
     settings = ApplySettings.from_env(
         os.environ, batch_size=batch_size, live_pause=live_pause, sample_size=sample
     )
-    thresholds = _thresholds(threshold)
+    thresholds = parse_thresholds(threshold)
     log = _log("apply", new_run_id(), log_format, as_json)
     with _open_cache(opts.cache, execute=do_write) as cache:
         require_source(cache, db)
@@ -258,7 +234,6 @@ def _render_apply(r: ApplyResult) -> None:
         )
 
 
-@app.command()
 def undo(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run_id of an `apply --execute` run.")],
@@ -281,17 +256,14 @@ def undo(
     Rows changed since (by a person, the API or another run) are skipped. A dry run unless
     --execute.
     """
-    from artwork_backfill.apply.run import (
-        ApplySettings,
-        StopFlag,
-        new_run_id,
-        run_undo,
-        stop_on_signals,
-    )
+    from artwork_backfill.apply.settings import ApplySettings
+    from artwork_backfill.apply.undo import run_undo
+    from artwork_backfill.cache.store import new_run_id
+    from artwork_backfill.stopping import StopFlag, stop_on_signals
 
     opts: GlobalOptions = ctx.obj
     do_write = _mode(execute, dry_run)
-    db = _db(database_url, db_host, db_port, db_name, db_user, db_password, schema)
+    db = db_options(database_url, db_host, db_port, db_name, db_user, db_password, schema)
     settings = ApplySettings.from_env(os.environ, batch_size=batch_size, live_pause=live_pause)
     log = _log("undo", new_run_id(), log_format, as_json)
     with _open_cache(opts.cache, execute=do_write) as cache:

@@ -9,8 +9,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from artwork_backfill.cli.app import GlobalOptions, JsonFlag, app, emit_json, stdout
-from artwork_backfill.errors import ExitStatus, UserError
+from artwork_backfill.cli.options import (
+    GlobalOptions,
+    JsonFlag,
+    ThresholdOption,
+    emit_json,
+    parse_thresholds,
+    stdout,
+)
+from artwork_backfill.errors import ExitStatus
 
 if TYPE_CHECKING:
     from artwork_backfill.review.decisions import Decisions
@@ -19,21 +26,6 @@ if TYPE_CHECKING:
 _BAR_WIDTH = 40
 
 
-def parse_thresholds(items: list[str] | None) -> dict[str, str]:
-    """`name=value` strings (from repeated --threshold) into a mapping; bad syntax is a UserError."""
-    values: dict[str, str] = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        name, value = name.strip(), value.strip()
-        if not sep or not name or not value:
-            raise UserError(
-                f"--threshold {item!r}: expected name=value, e.g. --threshold high_album=92"
-            )
-        values[name] = value
-    return values
-
-
-@app.command()
 def report(
     ctx: typer.Context,
     export: Annotated[
@@ -61,15 +53,7 @@ def report(
             show_default=False,
         ),
     ] = None,
-    threshold: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--threshold",
-            metavar="NAME=VALUE",
-            help="Override a scoring threshold (repeatable), e.g. high_album=92.",
-            show_default=False,
-        ),
-    ] = None,
+    threshold: ThresholdOption = None,
     as_json: JsonFlag = False,
 ) -> int:
     """Score every cached answer into bands and show what they add up to (reads the cache only).
@@ -77,15 +61,11 @@ def report(
     Bands: high (safe to write), review (a person must look), reject, no_match, pending.
     """
     from artwork_backfill.cache.store import Cache
-    from artwork_backfill.judge.score import Thresholds
     from artwork_backfill.review.decisions import read_decisions
     from artwork_backfill.review.report import build_report, export_matches, write_html
 
     opts: GlobalOptions = ctx.obj
-    try:
-        thresholds = Thresholds.from_mapping(parse_thresholds(threshold))
-    except ValueError as exc:
-        raise UserError(f"--threshold: {exc}") from None
+    thresholds = parse_thresholds(threshold)
 
     with Cache(opts.cache, read_only=True) as cache:
         table, stats = build_report(cache, thresholds, sample=sample)

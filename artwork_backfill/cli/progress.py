@@ -1,0 +1,76 @@
+"""Resolve with a progress bar on stderr: shared by `resolve` and `demo`."""
+
+from __future__ import annotations
+
+import time
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from artwork_backfill.cache.store import Cache
+from artwork_backfill.cli.options import stderr
+from artwork_backfill.config import DbSettings, LmlSettings
+from artwork_backfill.resolve.run import ResolveResult, run_resolve
+
+
+def resolve_with_progress(
+    cache: Cache,
+    db: DbSettings,
+    lml: LmlSettings,
+    *,
+    only_discogs_artists: bool = False,
+    limit: int | None = None,
+    recheck_no_match_days: float | None = None,
+) -> ResolveResult:
+    """Run resolve with a progress bar (keys done, requests, rate, ETA) on stderr."""
+    progress = Progress(
+        TextColumn("[bold]resolve"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("keys"),
+        TextColumn("{task.fields[requests]} req"),
+        TextColumn("{task.fields[rate]}/min"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=False,
+    )
+    task_id = None
+    started = time.monotonic()
+
+    def on_start(candidates: int, keys: int, to_ask: int) -> None:
+        nonlocal task_id
+        stderr.print(
+            f"{candidates} candidate rows, {keys} distinct keys, {to_ask} to ask "
+            f"(LML {lml.display}, {lml.rate_per_min:g}/min, {lml.concurrency} in flight)"
+        )
+        task_id = progress.add_task("resolve", total=to_ask, requests=0, rate="0")
+        progress.start()
+
+    def on_progress(done: int, total: int, requests: int) -> None:
+        if task_id is not None:
+            elapsed = max(time.monotonic() - started, 1e-6)
+            progress.update(
+                task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}"
+            )
+
+    try:
+        return run_resolve(
+            cache,
+            db,
+            lml,
+            only_discogs_artists=only_discogs_artists,
+            limit=limit,
+            recheck_no_match_days=recheck_no_match_days,
+            progress=on_progress,
+            on_start=on_start,
+        )
+    finally:
+        progress.stop()
