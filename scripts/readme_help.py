@@ -23,7 +23,8 @@ def generated(what: str) -> str:
     sys.path.insert(0, str(README.parent))
     import dataclasses
 
-    from artwork_backfill.judge.score import DEFAULT_THRESHOLDS, REASONS
+    from artwork_backfill.judge.reasons import REASONS
+    from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS
 
     if what == "reasons":
         rows = [f"| `{code}` | {text.replace('|', '/')} |" for code, text in REASONS.items()]

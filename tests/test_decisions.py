@@ -16,7 +16,7 @@ import pytest
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.cli.app import run
 from artwork_backfill.errors import UserError
-from artwork_backfill.judge.score import REASONS
+from artwork_backfill.judge.reasons import REASONS
 from artwork_backfill.model import Answer, Classification
 from artwork_backfill.review.decisions import DecisionsError, read_decisions
 from artwork_backfill.review.report import EXPORT_COLUMNS, export_matches

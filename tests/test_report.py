@@ -15,7 +15,8 @@ from artwork_backfill.cache.store import Cache
 from artwork_backfill.cli.app import run
 from artwork_backfill.cli.options import stdout
 from artwork_backfill.errors import UserError
-from artwork_backfill.judge.score import REASONS, Thresholds
+from artwork_backfill.judge.reasons import REASONS
+from artwork_backfill.judge.thresholds import Thresholds
 from artwork_backfill.review.report import (
     BANDS,
     EXPORT_COLUMNS,
@@ -395,7 +396,7 @@ def test_export_quotes_like_the_page(report: Report, tmp_path: Path) -> None:
 
 
 def test_blocked_rows_name_the_url_rules(report: Report) -> None:
-    from artwork_backfill.judge.score import cover_problems
+    from artwork_backfill.judge.urls import cover_problems
     from artwork_backfill.review.report import blocked_rows
 
     table, _stats = report

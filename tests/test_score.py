@@ -7,20 +7,11 @@ import time
 
 import pytest
 
-from artwork_backfill.judge.score import (
-    DEFAULT_THRESHOLDS,
-    MAX_URL_LENGTH,
-    REASONS,
-    Band,
-    KeyVerdicts,
-    ShelfRow,
-    Thresholds,
-    Verdict,
-    apply_cross_key_evidence,
-    explain,
-    score_key,
-    validate_artwork_url,
-)
+from artwork_backfill.judge.crosskey import KeyVerdicts, apply_cross_key_evidence
+from artwork_backfill.judge.reasons import REASONS, explain
+from artwork_backfill.judge.score import Band, ShelfRow, Verdict, score_key
+from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from artwork_backfill.judge.urls import MAX_URL_LENGTH, validate_artwork_url
 from artwork_backfill.model import Answer, Classification
 
 from .cases import (

@@ -20,7 +20,7 @@ from artwork_backfill.config import DbSettings, db_settings, redact
 from artwork_backfill.errors import UserError
 
 if TYPE_CHECKING:
-    from artwork_backfill.judge.score import Thresholds
+    from artwork_backfill.judge.thresholds import Thresholds
 
 stdout = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -154,7 +154,7 @@ def parse_thresholds(items: list[str] | None) -> Thresholds:
 
     Bad syntax, an unknown name or a bad value is a UserError naming `--threshold`.
     """
-    from artwork_backfill.judge.score import Thresholds
+    from artwork_backfill.judge.thresholds import Thresholds
 
     values: dict[str, str] = {}
     for item in items or []:

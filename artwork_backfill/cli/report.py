@@ -97,7 +97,7 @@ def report(
 
 
 def _render(stats: ReportStats, sample: int) -> None:
-    from artwork_backfill.judge.score import REASONS
+    from artwork_backfill.judge.reasons import REASONS
     from artwork_backfill.review.report import BANDS, NO_VALUE, SCORED_BANDS
 
     bands = Table(

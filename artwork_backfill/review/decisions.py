@@ -32,7 +32,8 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.errors import UserError, first_line
-from artwork_backfill.judge.score import Band, cover_problems
+from artwork_backfill.judge.score import Band
+from artwork_backfill.judge.urls import cover_problems
 from artwork_backfill.review.report import DECISION_VALUES, NOT_REVIEWABLE
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")

@@ -13,14 +13,9 @@ from typing import Any
 import polars as pl
 
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.judge.score import (
-    DEFAULT_THRESHOLDS,
-    KeyVerdicts,
-    ShelfRow,
-    Thresholds,
-    apply_cross_key_evidence,
-    score_key,
-)
+from artwork_backfill.judge.crosskey import KeyVerdicts, apply_cross_key_evidence
+from artwork_backfill.judge.score import ShelfRow, score_key
+from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from artwork_backfill.model import Answer, Classification
 
 MATCH_SCHEMA: dict[str, Any] = {

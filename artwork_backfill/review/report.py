@@ -36,13 +36,10 @@ import polars as pl
 
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.errors import UserError
-from artwork_backfill.judge.score import (
-    DEFAULT_THRESHOLDS,
-    REASONS,
-    Band,
-    Thresholds,
-    cover_problems,
-)
+from artwork_backfill.judge.reasons import REASONS
+from artwork_backfill.judge.score import Band
+from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS, Thresholds
+from artwork_backfill.judge.urls import cover_problems
 from artwork_backfill.review.matches import match_table
 
 BANDS: tuple[str, ...] = tuple(str(b) for b in Band)  # best first: high, review, reject, ...
