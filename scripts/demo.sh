@@ -1,4 +1,4 @@
 #!/bin/sh
 # The whole flow on embedded defaults: throwaway PostgreSQL + LML simulator, nothing to configure.
 . "$(dirname "$0")/bootstrap.sh"
-exec python3 -m uv run --locked --extra embedded-pg artwork-backfill demo "$@"
+exec python3 -m uv run --locked --extra demo artwork-backfill demo "$@"

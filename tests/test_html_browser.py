@@ -1,8 +1,12 @@
-"""The review page in a real headless Chromium, driven over the DevTools protocol.
+"""The review page in a real headless Chromium, driven with Selenium (WebDriver).
 
-Needs /usr/bin/chromium (Debian's `chromium` package; ARTWORK_BACKFILL_CHROMIUM names another
-binary). Without it these tests FAIL, so a machine that lost its browser cannot pass quietly;
-set ARTWORK_BACKFILL_NO_BROWSER=1 to skip them on purpose.
+Needs /usr/bin/chromium and /usr/bin/chromedriver (Debian's `chromium` and `chromium-driver`
+packages, which Debian keeps at one version; ARTWORK_BACKFILL_CHROMIUM and
+ARTWORK_BACKFILL_CHROMEDRIVER name others). Without them these tests FAIL, so a machine that
+lost its browser cannot pass quietly; set ARTWORK_BACKFILL_NO_BROWSER=1 to skip them on purpose.
+
+Nothing here sleeps: every wait is one of the driver's explicit waits on a condition, bounded
+by `WAIT`.
 """
 
 from __future__ import annotations
@@ -12,15 +16,24 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.judge.score import REASONS
+from artwork_backfill.judge.reasons import REASONS
 from artwork_backfill.review.decisions import read_decisions
 from artwork_backfill.review.matches import MATCH_SCHEMA
 from artwork_backfill.review.report import (
@@ -32,28 +45,132 @@ from artwork_backfill.review.report import (
     csv_text,
     write_html,
 )
-from tests._cdp import CHROMIUM, Browser, Page
 from tests._report_cache import XSS_ALBUM, XSS_ARTIST, build_cache, cover_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+CHROMIUM = os.environ.get("ARTWORK_BACKFILL_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("ARTWORK_BACKFILL_CHROMEDRIVER", "/usr/bin/chromedriver")
+WAIT = 30.0  # seconds: the bound on every wait for the browser (a loaded machine is slow)
 
 Review = tuple[pl.DataFrame, ReportStats, Path]
 READY = "document.body && document.body.dataset.ready === '1'"
 
 
+class Browser:
+    """One headless Chromium under chromedriver, the directory it downloads into, and the
+    uncaught JavaScript errors of every page it showed."""
+
+    def __init__(self, downloads: Path) -> None:
+        self.downloads = downloads
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--mute-audio",
+            # Cover images point at Discogs: the tests never reach the internet.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--window-size=1280,900",
+        ):
+            options.add_argument(arg)
+        options.add_experimental_option(
+            "prefs",
+            {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+        )
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        # The driver named outright: Selenium Manager never looks for (or downloads) one.
+        self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        self.driver.set_script_timeout(WAIT)
+        self.driver.set_page_load_timeout(WAIT)
+        self._errors: list[dict[str, Any]] = []
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """Uncaught exceptions in the pages so far (the browser log's `javascript` entries)."""
+        self._errors += [e for e in self.driver.get_log("browser") if e["source"] == "javascript"]
+        return self._errors
+
+    def close(self) -> None:
+        self.driver.quit()
+
+
+class Page:
+    """The page the browser shows, with what the tests do to it."""
+
+    def __init__(self, browser: Browser) -> None:
+        self.browser = browser
+        self.driver = browser.driver
+
+    def eval(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        return self.driver.execute_script(f"return ({expression});")
+
+    def wait_for(self, expression: str, *, timeout: float = WAIT) -> Any:
+        """Wait (bounded) until a JavaScript expression is truthy in the page; its value."""
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(
+                lambda _driver: self.eval(expression)
+            )
+        except TimeoutException:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {expression}") from None
+
+    def goto(self, url: str) -> None:
+        self.driver.get(url)
+        self.wait_for(READY)
+
+    def element(self, selector: str) -> Any:
+        return self.driver.find_element(By.CSS_SELECTOR, selector)
+
+    def click(self, selector: str) -> None:
+        """A real mouse click at the centre of the element (scrolled to the middle of the
+        window, clear of the sticky controls); a disabled button takes it and does nothing."""
+        element = self.element(selector)
+        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
+
+    def select(self, selector: str, value: str) -> None:
+        """Choose an option the way a user does: a click on it (the page sees `change`)."""
+        Select(self.element(selector)).select_by_value(value)
+        assert self.element(selector).get_attribute("value") == value
+
+    def press_enter(self) -> None:
+        """The Enter key (down and up), on whatever has the focus."""
+        ActionChains(self.driver).send_keys(Keys.ENTER).perform()
+
+    def reload(self) -> None:
+        self.eval("window.__beforeReload = true")
+        self.driver.refresh()
+        self.wait_for(f"!window.__beforeReload && {READY}")
+
+
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     if os.environ.get("ARTWORK_BACKFILL_NO_BROWSER") == "1":
         pytest.skip("ARTWORK_BACKFILL_NO_BROWSER=1: the review page is not tested in a browser")
-    if not os.access(CHROMIUM, os.X_OK):
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
         pytest.fail(
-            f"the review-page tests need Chromium at {CHROMIUM} and it is not there: install it "
-            "(apt-get install -y chromium, or run scripts/bootstrap.sh), point "
-            "ARTWORK_BACKFILL_CHROMIUM at one, or set ARTWORK_BACKFILL_NO_BROWSER=1 to skip these tests",
+            f"the review-page tests need Chromium at {CHROMIUM} and its driver at {CHROMEDRIVER}, "
+            f"and {' and '.join(missing)} is not there: install them (apt-get install -y chromium "
+            "chromium-driver, or run WANT_BROWSER=1 scripts/bootstrap.sh), point "
+            "ARTWORK_BACKFILL_CHROMIUM / ARTWORK_BACKFILL_CHROMEDRIVER at others, or set "
+            "ARTWORK_BACKFILL_NO_BROWSER=1 to skip these tests",
             pytrace=False,
         )
-    with Browser(timeout=30) as b:
+    b = Browser(tmp_path_factory.mktemp("browser-downloads"))
+    try:
         yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +184,8 @@ def review(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, Repo
 
 
 def open_page(browser: Browser, path: Path) -> Page:
-    page = browser.new_page()
-    page.send(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
-    )
-    page.goto(path.as_uri(), ready=READY)
+    page = Page(browser)
+    page.goto(path.as_uri())
     return page
 
 
@@ -97,13 +210,11 @@ def status(page: Page) -> str:
 
 
 def reload(page: Page) -> None:
-    page.eval("window.__beforeReload = true")
-    page.send("Page.reload", {"ignoreCache": True})
-    page.wait_for(f"!window.__beforeReload && {READY}")
+    page.reload()
 
 
-def page_errors(browser: Browser) -> list[dict[str, object]]:
-    return [e for e in browser.events if e.get("method") == "Runtime.exceptionThrown"]
+def page_errors(browser: Browser) -> list[dict[str, Any]]:
+    return browser.errors
 
 
 def notice(page: Page) -> str:
@@ -142,20 +253,23 @@ PENDING_REFUSAL = (
 
 
 def download(browser: Browser, page: Page, downloads: Path) -> tuple[Path, str]:
-    """Click the page's download button; the saved file and its text (equal to the page's CSV)."""
+    """Click the page's download button; the saved file (moved to `downloads`) and its text
+    (equal to the page's CSV)."""
     downloads.mkdir()
-    browser.send(
-        "Browser.setDownloadBehavior",
-        {"behavior": "allow", "downloadPath": str(downloads), "eventsEnabled": True},
-    )
+    for old in browser.downloads.iterdir():  # a second decisions.csv would be "decisions (1).csv"
+        old.unlink()
     page.click("#download")
-    target = downloads / "decisions.csv"
-    deadline = time.monotonic() + 20
-    while not target.exists() or any(downloads.glob("*.crdownload")):
-        assert time.monotonic() < deadline, (
-            f"no download in {downloads}: {list(downloads.iterdir())}"
+    saved = browser.downloads / "decisions.csv"
+    try:
+        WebDriverWait(browser.driver, WAIT, poll_frequency=0.05).until(
+            lambda _driver: saved.exists() and not any(browser.downloads.glob("*.crdownload"))
         )
-        time.sleep(0.05)
+    except TimeoutException:
+        raise AssertionError(
+            f"no download in {browser.downloads} within {WAIT:g}s: "
+            f"{list(browser.downloads.iterdir())}"
+        ) from None
+    target = Path(shutil.move(saved, downloads / "decisions.csv"))
     text = target.read_text(encoding="utf-8")
     assert text == page.eval("window.artworkBackfillLastCsv")
     return target, text
@@ -352,9 +466,9 @@ def test_twenty_thousand_rows_stay_usable(browser: Browser, tmp_path: Path) -> N
         compute_stats(table, sample=0, cache_info={"path": str(tmp_path / "big.duckdb")}),
         path,
     )
-    page = browser.new_page()
+    page = Page(browser)
     started = time.monotonic()
-    page.goto(path.as_uri(), ready=READY)
+    page.goto(path.as_uri())
     load = time.monotonic() - started
     assert pager(page) == "page 1 of 80 (4000 rows)"  # review band, 50 a page
     assert len(shown(page)) == 50  # only one page is in the DOM
@@ -364,10 +478,7 @@ def test_twenty_thousand_rows_stay_usable(browser: Browser, tmp_path: Path) -> N
         page.select("#band", band)
         timings[band or "all"] = time.monotonic() - started
     started = time.monotonic()
-    page.eval(
-        "document.getElementById('search').value = 'artist 996'; "
-        "document.getElementById('search').dispatchEvent(new Event('input'))"
-    )
+    page.element("#search").send_keys("artist 996")  # typed: an `input` event a key
     page.wait_for("document.getElementById('page').textContent.includes('(4 rows)')")
     timings["search"] = time.monotonic() - started
     csv_started = time.monotonic()
@@ -478,32 +589,12 @@ def test_only_review_rows_can_be_accepted(browser: Browser, review: Review, tmp_
         " b.disabled = false; b.focus(); })()"
     )
     assert page.eval("document.activeElement.closest('tr').dataset.libraryId") == "3"
-    for kind in ("keyDown", "keyUp"):
-        page.send(
-            "Input.dispatchKeyEvent",
-            {
-                "type": kind,
-                "key": "Enter",
-                "code": "Enter",
-                "windowsVirtualKeyCode": 13,
-                **({"text": "\r"} if kind == "keyDown" else {}),
-            },
-        )
+    page.press_enter()
     assert decision_of(page, 3) == ""
     assert notice(page) == "not accepted: " + NO_MATCH_REFUSAL.format(3)
     # ...while Enter on a review row's accept button does accept it (the key path works)
     page.eval("document.querySelector('tr[data-library-id=\"12\"] button.accept').focus()")
-    for kind in ("keyDown", "keyUp"):
-        page.send(
-            "Input.dispatchKeyEvent",
-            {
-                "type": kind,
-                "key": "Enter",
-                "code": "Enter",
-                "windowsVirtualKeyCode": 13,
-                **({"text": "\r"} if kind == "keyDown" else {}),
-            },
-        )
+    page.press_enter()
     assert decision_of(page, 12) == "accept" and notice(page) == ""
 
     # The console API goes through the same check.
