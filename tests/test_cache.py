@@ -14,7 +14,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from artwork_backfill.cache.store import CANDIDATE_COLUMNS, SCHEMA_VERSION, Cache
+from artwork_backfill.cache.schema import SCHEMA_VERSION
+from artwork_backfill.cache.store import CANDIDATE_COLUMNS, Cache
 from artwork_backfill.errors import CacheMismatchError, UserError
 from artwork_backfill.model import Answer, CandidateRow, Classification, LookupKey
 

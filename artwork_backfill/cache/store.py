@@ -1,4 +1,5 @@
-"""The local DuckDB cache: the only module that imports duckdb.
+"""The local DuckDB cache's queries: `Cache` (with `cache.schema`, which owns the layout and
+its migrations, the only package that imports duckdb).
 
 It keeps the candidate snapshot, the distinct lookup keys, every raw LML answer (never a
 verdict: scoring is a pure function over this cache), the run log, and the apply journal.
@@ -20,77 +21,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from artwork_backfill.cache.schema import open_layout
 from artwork_backfill.errors import CacheMismatchError, UserError, first_line
-from artwork_backfill.model import Answer, CandidateRow, LookupKey, body_has_artwork, classify_body
-
-SCHEMA_VERSION = "2"
-# Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only
-# one reads them as they are (missing columns read as null).
-#   1 -> 2: candidates.discogs_artist_id (the shelf artist's Discogs id) added; stored
-#           answers judged again: has_artwork means "a usable cover URL" (a spacer,
-#           placeholder, artist photo or label logo no longer counts), and final answers
-#           without a results list or whose shed tail took the own row's cover are transient.
-_OLDER_VERSIONS = ("1",)
-
-_DDL = [
-    """CREATE TABLE IF NOT EXISTS meta (
-        name VARCHAR PRIMARY KEY,
-        value VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id VARCHAR PRIMARY KEY,
-        command VARCHAR NOT NULL,
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ,
-        status VARCHAR NOT NULL,
-        settings VARCHAR,
-        summary VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS keys (
-        key_id VARCHAR PRIMARY KEY,
-        artist VARCHAR NOT NULL,
-        album VARCHAR NOT NULL,
-        first_seen_run VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS candidates (
-        library_id INTEGER PRIMARY KEY,
-        legacy_release_id BIGINT NOT NULL,
-        artist_name VARCHAR NOT NULL,
-        album_title VARCHAR NOT NULL,
-        format_name VARCHAR,
-        has_discogs_artist BOOLEAN NOT NULL,
-        key_id VARCHAR NOT NULL,
-        snapshot_run VARCHAR NOT NULL,
-        exported_at TIMESTAMPTZ NOT NULL,
-        discogs_artist_id BIGINT)""",
-    "CREATE SEQUENCE IF NOT EXISTS response_seq START 1",
-    """CREATE TABLE IF NOT EXISTS responses (
-        response_id BIGINT PRIMARY KEY DEFAULT nextval('response_seq'),
-        run_id VARCHAR NOT NULL,
-        key_id VARCHAR NOT NULL,
-        endpoint VARCHAR NOT NULL,
-        http_status INTEGER,
-        classification VARCHAR NOT NULL,
-        reason VARCHAR NOT NULL,
-        has_artwork BOOLEAN NOT NULL,
-        body VARCHAR,
-        attempt INTEGER NOT NULL,
-        latency_ms DOUBLE NOT NULL,
-        requested_at TIMESTAMPTZ NOT NULL,
-        received_at TIMESTAMPTZ NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS journal (
-        run_id VARCHAR NOT NULL,
-        library_id INTEGER NOT NULL,
-        artwork_url VARCHAR NOT NULL,
-        artist_name VARCHAR,
-        album_title VARCHAR,
-        band VARCHAR,
-        written_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (run_id, library_id))""",
-    """CREATE TABLE IF NOT EXISTS undo_log (
-        undo_run_id VARCHAR NOT NULL,
-        run_id VARCHAR NOT NULL,
-        library_id INTEGER NOT NULL,
-        reverted_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (undo_run_id, run_id, library_id))""",
-]
+from artwork_backfill.model import Answer, CandidateRow, LookupKey, body_has_artwork
 
 _SMALL_APPEND = 8
 RESPONSE_COLUMNS = [
@@ -157,123 +90,13 @@ class Cache:
         except duckdb.Error as exc:
             raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         try:
-            self._open_layout()
+            self._candidate_columns = open_layout(self.conn, self.path, read_only=read_only)
         except duckdb.Error as exc:
             self.conn.close()
             raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         except BaseException:
             self.conn.close()
             raise
-
-    def _open_layout(self) -> None:
-        """Create the tables of a new cache, check an existing cache's layout, migrate old ones."""
-        if not self.read_only:
-            for statement in _DDL:
-                self._all(statement)
-        version = self.meta("schema_version")
-        if version is None and not self.read_only:
-            self._set_meta_default("schema_version", SCHEMA_VERSION)
-            version = SCHEMA_VERSION
-        if version is not None and version != SCHEMA_VERSION:
-            if version not in _OLDER_VERSIONS:
-                raise UserError(
-                    f"cache {self.path} has layout version {version}; this tool reads "
-                    f"{', '.join((*_OLDER_VERSIONS, SCHEMA_VERSION))}: use a newer artwork-backfill"
-                )
-            if not self.read_only:
-                self._migrate(version)
-        self._candidate_columns = {
-            str(r[0])
-            for r in self._all(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = 'main' AND table_name = 'candidates'"
-            )
-        }
-
-    def _migrate(self, version: str) -> None:
-        """Bring an older layout up to SCHEMA_VERSION, in one transaction."""
-        self._all("BEGIN TRANSACTION")
-        try:
-            if version == "1":
-                self._all(
-                    "ALTER TABLE candidates ADD COLUMN IF NOT EXISTS discogs_artist_id BIGINT"
-                )
-                self._rejudge_answers()
-            self._all("UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
-            self._all("COMMIT")
-        except BaseException:
-            self._all("ROLLBACK")
-            raise
-
-    # Stored answers that today's rules may judge differently from layout 1's: any that
-    # counted a cover (a spacer, placeholder, photo or logo no longer does), and final ones
-    # without a results list or with a shed tail (contract §5.5: not answers, ask again).
-    _REJUDGE_SQL = """
-        SELECT r.response_id, r.classification, r.reason, r.has_artwork, r.body, s.legacy
-        FROM responses r
-        LEFT JOIN (SELECT key_id, list_sort(list_distinct(list(legacy_release_id))) AS legacy
-                   FROM candidates GROUP BY key_id) s USING (key_id)
-        WHERE r.response_id > ?
-          AND (r.has_artwork
-               OR (r.classification IN ('match', 'no_match')
-                   AND CASE WHEN r.body IS NULL OR NOT json_valid(r.body) THEN true
-                            ELSE coalesce(json_type(r.body, '$.results'), '') <> 'ARRAY'
-                                 OR coalesce(json_extract_string(r.body, '$.degraded'), '')
-                                    = 'true'
-                       END))
-        ORDER BY r.response_id
-        LIMIT ?
-    """
-
-    def _rejudge_answers(self, page: int = 2000) -> None:
-        """Judge stored answers by today's rules (layout 1 -> 2), so resume and scoring agree.
-
-        `has_artwork` is derived again (a usable cover URL); a final answer that today's
-        classification calls otherwise (no results list, or a shed tail that took the key's
-        own row's cover: transient) takes the new classification and reason. The bodies
-        themselves are never changed.
-        """
-        changed: list[tuple[int, bool, str, str]] = []
-        last = -1
-        while True:
-            rows = self._all(self._REJUDGE_SQL, [last, page])
-            if not rows:
-                break
-            for response_id, cls, reason, has_artwork, body, legacy in rows:
-                try:
-                    parsed = json.loads(body) if body else None
-                except ValueError:
-                    parsed = None
-                has = body_has_artwork(parsed)
-                new_cls, new_reason = str(cls), str(reason)
-                if new_cls in ("match", "no_match"):
-                    judged, why = classify_body(parsed, tuple(int(i) for i in legacy or ()))
-                    if str(judged) != new_cls:
-                        new_cls, new_reason = str(judged), why
-                if has != bool(has_artwork) or new_cls != cls:
-                    changed.append((int(response_id), has, new_cls, new_reason))
-            last = int(rows[-1][0])
-        if not changed:
-            return
-        frame = pl.DataFrame(
-            changed,
-            schema={
-                "response_id": pl.Int64,
-                "has_artwork": pl.Boolean,
-                "classification": pl.String,
-                "reason": pl.String,
-            },
-            orient="row",
-        )
-        self.conn.register("_rejudged", frame)
-        try:
-            self._all(
-                "UPDATE responses SET has_artwork = u.has_artwork, "
-                "classification = u.classification, reason = u.reason "
-                "FROM _rejudged u WHERE responses.response_id = u.response_id"
-            )
-        finally:
-            self.conn.unregister("_rejudged")
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -303,9 +126,6 @@ class Cache:
     def meta(self, name: str) -> str | None:
         row = self._one("SELECT value FROM meta WHERE name = ?", [name])
         return None if row is None else str(row[0])
-
-    def _set_meta_default(self, name: str, value: str) -> None:
-        self._all("INSERT INTO meta VALUES (?, ?) ON CONFLICT (name) DO NOTHING", [name, value])
 
     def bind_source(self, identity: str) -> None:
         """Record which database/schema this cache belongs to, or refuse a different one."""
