@@ -29,7 +29,7 @@ from artwork_backfill.judge.score import Band, ShelfRow, score_key
 from artwork_backfill.model import Answer, Classification, LookupKey
 from artwork_backfill.resolve.lml import classify_body
 from artwork_backfill.simulator.catalog import Catalog, CatalogRow, generate_catalog
-from artwork_backfill.simulator.server import LookupContext, render_lookup
+from artwork_backfill.simulator.render import LookupContext, render_lookup
 
 BANDS = (Band.HIGH, Band.REVIEW, Band.REJECT, Band.NO_MATCH, Band.PENDING)
 

@@ -17,15 +17,9 @@ from artwork_backfill.simulator.catalog import (
     Scenario,
     generate_catalog,
 )
-from artwork_backfill.simulator.server import (
-    FaultConfig,
-    LookupContext,
-    RunningSimulator,
-    SimStats,
-    SimulatorConfig,
-    render_lookup,
-    start_simulator,
-)
+from artwork_backfill.simulator.render import LookupContext, render_lookup
+from artwork_backfill.simulator.server import RunningSimulator, start_simulator
+from artwork_backfill.simulator.state import FaultConfig, SimStats, SimulatorConfig
 
 __all__ = [
     "TRANSIENT_SCENARIOS",

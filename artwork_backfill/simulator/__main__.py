@@ -17,7 +17,8 @@ from psycopg import sql
 
 from artwork_backfill.demo.pgembed import load_schema
 from artwork_backfill.simulator.catalog import Catalog, generate_catalog
-from artwork_backfill.simulator.server import FaultConfig, SimulatorConfig, start_simulator
+from artwork_backfill.simulator.server import start_simulator
+from artwork_backfill.simulator.state import FaultConfig, SimulatorConfig
 
 
 def _parser() -> argparse.ArgumentParser:
