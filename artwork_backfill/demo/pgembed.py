@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import importlib.util
 import os
 import pwd
 import re
@@ -54,12 +55,11 @@ def find_pg_bin() -> Path:
                 [pg_config, "--bindir"], capture_output=True, text=True, check=True
             )
             candidates.append(Path(out.stdout.strip()))
-    try:
-        import pgserver
-
-        candidates.append(Path(pgserver.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
+    # Find pgserver's binaries without importing it: its import asks platformdirs for a
+    # runtime directory, which warns where XDG_RUNTIME_DIR is unset.
+    spec = importlib.util.find_spec("pgserver")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
     for c in candidates:
         if (c / "initdb").exists() and (c / "pg_ctl").exists():
             return c
