@@ -493,9 +493,9 @@ def test_twenty_thousand_rows_stay_usable(browser: Browser, tmp_path: Path) -> N
             }
         )
     )
+    # The figures are printed for a person, never asserted: speed is for bench/report_speed.py,
+    # and a loaded 2-core machine must not fail the suite. Each step above waits for its result.
     assert size == len(csv_text(csv_cells(table)))
-    assert load < 15, load
-    assert max(timings.values()) < 3, timings
 
 
 def test_a_cover_that_breaks_the_url_rules_cannot_be_accepted(
