@@ -39,13 +39,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from artwork_backfill.apply.run import (
-    ApplySettings,
-    Plan,
-    PlanRow,
-    open_session,
-    run_apply,
-)
+from artwork_backfill.apply.plan import Plan, PlanRow
+from artwork_backfill.apply.run import run_apply
+from artwork_backfill.apply.session import open_session
+from artwork_backfill.apply.settings import ApplySettings
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DbSettings
 from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
@@ -148,9 +145,9 @@ def with_apply(db: DbSettings, plan: list[PlanRow], batch_size: int, workdir: Pa
 
 
 def with_sql_only(db: DbSettings, plan: list[PlanRow], batch_size: int) -> float:
-    from artwork_backfill.apply.run import _apply_kind
+    from artwork_backfill.apply.writer import apply_kind
 
-    kind = _apply_kind(db)
+    kind = apply_kind(db)
     settings = ApplySettings(batch_size=batch_size)
     with open_session(db, settings, read_only=False) as conn:
         started = time.perf_counter()

@@ -25,14 +25,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from artwork_backfill.apply.run import (
-    ApplySettings,
-    PlanRow,
-    classify,
-    parse_int,
-    plan_apply,
-    run_apply,
-)
+from artwork_backfill.apply.plan import PlanRow, classify, plan_apply
+from artwork_backfill.apply.run import run_apply
+from artwork_backfill.apply.settings import ApplySettings, parse_int
 from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.cli import app as cli
 from artwork_backfill.errors import ConfigError, UserError
@@ -282,6 +277,11 @@ def _entry() -> list[str]:
     return [sys.executable, "-m", "artwork_backfill"]
 
 
+def _entry_with_hooks(*hook_args: str) -> list[str]:
+    """The CLI with crash-test hooks injected by tests/_apply_with_hooks.py."""
+    return [sys.executable, str(Path(__file__).with_name("_apply_with_hooks.py")), *hook_args, "--"]
+
+
 def sub_env(s: Seeded, **extra: str) -> dict[str, str]:
     env = {
         k: v
@@ -297,10 +297,14 @@ def sub_env(s: Seeded, **extra: str) -> dict[str, str]:
 
 
 def run_sub(
-    s: Seeded, args: list[str], timeout: float = 120, **extra: str
+    s: Seeded,
+    args: list[str],
+    timeout: float = 120,
+    hooks: tuple[str, ...] | None = None,
+    **extra: str,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_entry(), *args],
+        [*(_entry() if hooks is None else _entry_with_hooks(*hooks)), *args],
         env=sub_env(s, **extra),
         capture_output=True,
         text=True,
@@ -428,7 +432,7 @@ def test_plan_never_takes_a_row_that_is_not_review_whatever_a_decision_says() ->
 
 
 def test_classify_outcomes() -> None:
-    from artwork_backfill.apply.run import RowState
+    from artwork_backfill.apply.plan import RowState
 
     row = PlanRow(1, "u", "Artist", "Title", "high", "high")
     assert classify(row, RowState(None, "Artist", "Title", False)) == "apply"
@@ -957,6 +961,64 @@ def test_live_probe_error_fails_open(wxyc_db: WxycDb, cache_path: Path) -> None:
     assert any(line["step"] == "probe_error" and line["level"] == "warning" for line in lines)
 
 
+def test_injected_hooks_see_every_point_of_every_batch_in_order(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    """The seam the crash tests use: `run_apply(hooks=...)`, and `inject` for CLI runs."""
+    from artwork_backfill.apply.hooks import BatchHooks, inject
+    from artwork_backfill.apply.undo import run_undo
+
+    class Record(BatchHooks):
+        def __init__(self) -> None:
+            self.seen: list[tuple[str, int]] = []
+
+        def after_update(self, batch: int) -> None:
+            self.seen.append(("after_update", batch))
+
+        def after_intent(self, batch: int) -> None:
+            self.seen.append(("after_intent", batch))
+
+        def after_commit(self, batch: int) -> None:
+            self.seen.append(("after_commit", batch))
+
+        def after_journal(self, batch: int) -> None:
+            self.seen.append(("after_journal", batch))
+
+    points = ["after_update", "after_intent", "after_commit", "after_journal"]
+    s = seed(wxyc_db, cache_path, ["high"] * 5)
+    passed, injected = Record(), Record()
+    with Cache(cache_path) as cache:
+        plan = plan_apply(match_table(cache))
+
+        def log(tool: str) -> RunLog:
+            return RunLog(
+                tool=tool, run_id=new_run_id(), fmt="json", out=io.StringIO(), err=io.StringIO()
+            )
+
+        settings = ApplySettings(batch_size=2, live_pause=False)
+        result = run_apply(
+            cache,
+            s.db.settings,
+            plan,
+            execute=True,
+            settings=settings,
+            log=log("artwork-backfill apply"),
+            hooks=passed,
+        )
+        with inject(injected):  # a run given no hooks (here: undo) picks up the injected ones
+            undone = run_undo(
+                cache,
+                s.db.settings,
+                result.run_id,
+                execute=True,
+                settings=settings,
+                log=log("artwork-backfill undo"),
+            )
+    assert result.applied == 5 and result.batches == 3
+    assert passed.seen == [(p, b) for b in (1, 2, 3) for p in points]
+    assert undone.reverted == 5 and injected.seen == passed.seen
+
+
 # -- crashes, signals, logs (real subprocesses) ------------------------------------------------------
 
 
@@ -980,7 +1042,7 @@ def test_kill_at_each_point_of_a_batch_then_rerun_completes(
 ) -> None:
     s = seed(wxyc_db, cache_path, ["high"] * 9)
     killed = run_sub(
-        s, ["apply", "--execute", "--batch-size", "3"], ARTWORK_BACKFILL_TEST_KILL_AT=f"{point}:2"
+        s, ["apply", "--execute", "--batch-size", "3"], hooks=("--kill-at", f"{point}:2")
     )
     assert killed.returncode == -signal.SIGKILL
     written = _check_all_or_nothing(s, 3)
@@ -1014,8 +1076,11 @@ def test_sigkill_mid_run_leaves_whole_batches_and_the_rerun_journals_everything(
 ) -> None:
     s = seed(wxyc_db, cache_path, ["high"] * 40)
     proc = subprocess.Popen(
-        [*_entry(), "apply", "--execute", "--batch-size", "4", "--log-format", "json"],
-        env=sub_env(s, ARTWORK_BACKFILL_TEST_BATCH_DELAY_MS="400"),
+        [
+            *_entry_with_hooks("--delay-ms", "400"),
+            *("apply", "--execute", "--batch-size", "4", "--log-format", "json"),
+        ],
+        env=sub_env(s),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -1048,8 +1113,11 @@ def test_sigterm_finishes_the_batch_in_flight_and_stops_cleanly(
 ) -> None:
     s = seed(wxyc_db, cache_path, ["high"] * 20)
     proc = subprocess.Popen(
-        [*_entry(), "apply", "--execute", "--batch-size", "2", "--json", "--log-format", "json"],
-        env=sub_env(s, ARTWORK_BACKFILL_TEST_BATCH_DELAY_MS="300"),
+        [
+            *_entry_with_hooks("--delay-ms", "300"),
+            *("apply", "--execute", "--batch-size", "2", "--json", "--log-format", "json"),
+        ],
+        env=sub_env(s),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

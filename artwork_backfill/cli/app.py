@@ -9,11 +9,10 @@ them and registers their functions; they never import it, so there is no import 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import psycopg
 import typer
@@ -23,6 +22,7 @@ from artwork_backfill.cli import apply, demo, export, report, resolve
 from artwork_backfill.cli.options import GlobalOptions, redact_secrets, stderr, stdout
 from artwork_backfill.config import DEFAULT_CACHE
 from artwork_backfill.errors import ExitStatus, UserError, first_line
+from artwork_backfill.stopping import sigterm_interrupts
 
 app = typer.Typer(
     name="artwork-backfill",
@@ -63,14 +63,9 @@ def main_options(
     ctx.obj = GlobalOptions(cache=cache)
 
 
-def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run(argv: list[str]) -> int:
     """Run the CLI; returns the exit status. Errors a user can fix print one line."""
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    sigterm_interrupts()  # long commands set a stop flag instead (artwork_backfill.stopping)
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="artwork-backfill", standalone_mode=False)

@@ -138,8 +138,8 @@ def apply(
     from artwork_backfill.apply.session import require_source
     from artwork_backfill.apply.settings import ApplySettings
     from artwork_backfill.cache.store import new_run_id
-    from artwork_backfill.stopping import StopFlag, stop_on_signals
     from artwork_backfill.review.matches import match_table
+    from artwork_backfill.stopping import StopFlag, stop_on_signals
 
     opts: GlobalOptions = ctx.obj
     do_write = _mode(execute, dry_run)

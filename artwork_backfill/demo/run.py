@@ -20,7 +20,9 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from artwork_backfill.apply.run import ApplySettings, plan_apply, run_apply
+from artwork_backfill.apply.plan import plan_apply
+from artwork_backfill.apply.run import run_apply
+from artwork_backfill.apply.settings import ApplySettings
 from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import lml_settings
 from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema

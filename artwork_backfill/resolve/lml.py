@@ -20,6 +20,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from artwork_backfill.model import (
     classify_body,
     classify_bulk_item,
 )
+from artwork_backfill.stopping import StopFlag
 
 T = Classification
 
@@ -223,8 +225,13 @@ class LmlClient:
         sink: AnswerSink,
         *,
         single_only: set[str] | frozenset[str] = frozenset(),
+        stop: StopFlag | None = None,
     ) -> ResolveStats:
-        """Ask LML about every key; returns when each is final, an error, or out of attempts."""
+        """Ask LML about every key; returns when each is final, an error, or out of attempts.
+
+        Returns early when `stop` is set: no new request starts, the ones in flight are
+        abandoned (a re-run asks them again), and every answer handed over is stored first.
+        """
         s = self.settings
         pacer = Pacer(s.rate_per_min)
         queue: asyncio.Queue[_Unit] = asyncio.Queue()
@@ -271,6 +278,8 @@ class LmlClient:
                     unit = await queue.get()
                     try:
                         await self._process(http, pacer, unit, submit, sink)
+                    except asyncio.CancelledError:  # stopped: the request in flight is dropped
+                        raise
                     except BaseException as exc:  # auth failure or a bug: stop everything
                         fatal.append(exc)
                         idle.set()
@@ -287,9 +296,19 @@ class LmlClient:
             gc.collect()
             gc.freeze()
             workers = [asyncio.create_task(worker()) for _ in range(s.concurrency)]
+            stopped = asyncio.Event()
+
+            def wake() -> None:  # may run in a signal handler: only hand the news to the loop
+                with suppress(RuntimeError):  # the loop is closed: nothing left to stop
+                    loop.call_soon_threadsafe(stopped.set)
+
+            waits = [asyncio.create_task(idle.wait()), asyncio.create_task(stopped.wait())]
             try:
-                await idle.wait()
+                with stop.listening(wake) if stop is not None else nullcontext():
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                for waiting in waits:
+                    waiting.cancel()
                 for t in timers:
                     t.cancel()
                 for w in workers:

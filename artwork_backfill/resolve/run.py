@@ -15,6 +15,7 @@ from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
 from artwork_backfill.model import Answer
 from artwork_backfill.resolve.candidates import export_candidates, keys_of
 from artwork_backfill.resolve.lml import LmlClient
+from artwork_backfill.stopping import StopFlag, stop_on_signals
 
 ProgressCallback = Callable[[int, int, int], None]
 """(keys finished this run, keys to ask this run, HTTP requests so far)."""
@@ -52,7 +53,14 @@ def run_resolve(
     recheck_no_match_days: float | None = None,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int, int], None] | None = None,
+    stop: StopFlag | None = None,
 ) -> ResolveResult:
+    """Ask about every key without a final answer; SIGINT/SIGTERM stop it cleanly.
+
+    While LML is being asked, SIGINT and SIGTERM set `stop` (see `artwork_backfill.stopping`):
+    the answers received so far are stored, the run is recorded as `interrupted`, and a re-run
+    asks only what has no final answer yet.
+    """
     cache.check_source(db.identity)
     rows = export_candidates(db, only_discogs_artists=only_discogs_artists)
     keys = keys_of(rows)
@@ -95,11 +103,10 @@ def run_resolve(
             progress(finished, len(to_ask), client.stats.requests)
 
     started = time.monotonic()
-    status = "completed"
+    flag = stop if stop is not None else StopFlag()
     try:
-        asyncio.run(client.resolve(to_ask, sink, single_only=single_only))
-    except KeyboardInterrupt:
-        status = "interrupted"
+        with stop_on_signals(flag):
+            asyncio.run(client.resolve(to_ask, sink, single_only=single_only, stop=flag))
     except LmlAuthError:
         cache.finish_run(run_id, "auth_failed", {"requests": client.stats.requests})
         raise
@@ -110,6 +117,7 @@ def run_resolve(
         cache.finish_run(run_id, "failed", {"requests": client.stats.requests})
         raise
     elapsed = time.monotonic() - started
+    status = "interrupted" if flag.is_set else "completed"
     result = summarize(cache, run_id, status, asked=len(to_ask), requests=client.stats.requests)
     result.answers = stored
     result.answer_batches = batches

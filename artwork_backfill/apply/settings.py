@@ -1,0 +1,83 @@
+"""The knobs of a write run (`ApplySettings`, read from WXYC's variable names) and the strict
+whole-number parser they are validated with (`parse_int`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from artwork_backfill.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ApplySettings:
+    """Knobs of a write run. `from_env` reads WXYC's variable names."""
+
+    batch_size: int = 5000  # BACKFILL_BATCH_SIZE
+    statement_timeout_ms: int = 300_000  # DB_STATEMENT_TIMEOUT_MS; 0 disables
+    lock_timeout_ms: int = 5_000  # BACKFILL_LOCK_TIMEOUT_MS; fail fast behind a row lock
+    live_pause: bool = True  # --live-pause/--no-live-pause
+    lookback_s: int = 60  # LIVE_ACTIVITY_LOOKBACK_SECONDS; 0 disables the pause
+    pause_ms: int = 30_000  # LIVE_ACTIVITY_PAUSE_MS, >= 1000
+    max_pause_ms: int = 1_800_000  # LIVE_ACTIVITY_MAX_PAUSE_MS; 0 = no ceiling
+    sample_size: int = 20
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str],
+        *,
+        batch_size: str | int | None = None,
+        live_pause: bool = True,
+        sample_size: int = 20,
+    ) -> ApplySettings:
+        """Validated settings; an explicit `batch_size` wins over BACKFILL_BATCH_SIZE."""
+        if batch_size is None:
+            batch_size = env.get("BACKFILL_BATCH_SIZE")
+        return cls(
+            batch_size=parse_int("BACKFILL_BATCH_SIZE (--batch-size)", batch_size, 5000, minimum=1),
+            statement_timeout_ms=parse_int(
+                "DB_STATEMENT_TIMEOUT_MS", env.get("DB_STATEMENT_TIMEOUT_MS"), 300_000, minimum=0
+            ),
+            lock_timeout_ms=parse_int(
+                "BACKFILL_LOCK_TIMEOUT_MS", env.get("BACKFILL_LOCK_TIMEOUT_MS"), 5_000, minimum=0
+            ),
+            live_pause=live_pause,
+            lookback_s=parse_int(
+                "LIVE_ACTIVITY_LOOKBACK_SECONDS",
+                env.get("LIVE_ACTIVITY_LOOKBACK_SECONDS"),
+                60,
+                minimum=0,
+            ),
+            pause_ms=parse_int(
+                "LIVE_ACTIVITY_PAUSE_MS", env.get("LIVE_ACTIVITY_PAUSE_MS"), 30_000, minimum=1000
+            ),
+            max_pause_ms=parse_int(
+                "LIVE_ACTIVITY_MAX_PAUSE_MS",
+                env.get("LIVE_ACTIVITY_MAX_PAUSE_MS"),
+                1_800_000,
+                minimum=0,
+            ),
+            sample_size=parse_int("--sample", sample_size, 20, minimum=0),
+        )
+
+
+def parse_int(name: str, raw: str | int | None, default: int, *, minimum: int) -> int:
+    """A whole number >= minimum; unset or blank means the default. "20banana", "1.5" are refused."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    if isinstance(raw, bool):
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    if isinstance(raw, int):
+        value = raw
+    else:
+        text = raw.strip()
+        if not (text.isdigit() or (text.startswith("-") and text[1:].isdigit())):
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+        value = int(text)
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+__all__ = ["ApplySettings", "parse_int"]
