@@ -33,8 +33,8 @@ import psycopg
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import lml_settings
 from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
+from artwork_backfill.demo.simulator import generate_catalog
 from artwork_backfill.resolve.run import run_resolve
-from artwork_backfill.simulator import generate_catalog
 
 
 def start_sim(rows: int, seed: int, latency_ms: int, cap: int) -> tuple[subprocess.Popen[str], str]:
@@ -42,7 +42,7 @@ def start_sim(rows: int, seed: int, latency_ms: int, cap: int) -> tuple[subproce
         [
             sys.executable,
             "-m",
-            "artwork_backfill.simulator",
+            "artwork_backfill.demo.simulator",
             "--rows",
             str(rows),
             "--seed",

@@ -24,12 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from artwork_backfill.demo.simulator.catalog import Catalog, CatalogRow, generate_catalog
+from artwork_backfill.demo.simulator.render import LookupContext, render_lookup
 from artwork_backfill.judge.crosskey import KeyVerdicts, apply_cross_key_evidence
 from artwork_backfill.judge.score import Band, ShelfRow, score_key
 from artwork_backfill.model import Answer, Classification, LookupKey
 from artwork_backfill.resolve.lml import classify_body
-from artwork_backfill.simulator.catalog import Catalog, CatalogRow, generate_catalog
-from artwork_backfill.simulator.render import LookupContext, render_lookup
 
 BANDS = (Band.HIGH, Band.REVIEW, Band.REJECT, Band.NO_MATCH, Band.PENDING)
 

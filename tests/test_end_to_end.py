@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.review.matches import match_table
-from artwork_backfill.simulator import (
+from artwork_backfill.demo.simulator import (
     Expectation,
     SimulatorConfig,
     generate_catalog,
     start_simulator,
 )
+from artwork_backfill.review.matches import match_table
 from tests.conftest import WxycDb
 from tests.test_resolve import env_for, run
 

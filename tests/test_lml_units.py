@@ -10,9 +10,10 @@ import time
 import pytest
 
 from artwork_backfill.config import lml_settings
+from artwork_backfill.judge.answers import body_has_artwork
 from artwork_backfill.judge.discogs_image import decode
 from artwork_backfill.model import Classification as C
-from artwork_backfill.model import LookupKey, body_has_artwork
+from artwork_backfill.model import LookupKey
 from artwork_backfill.resolve.lml import (
     LmlClient,
     Pacer,

@@ -24,17 +24,18 @@ import psycopg
 import pytest
 
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.judge.normalize import grouping_key
-from artwork_backfill.model import CandidateRow, body_has_artwork
-from artwork_backfill.resolve.candidates import keys_of
-from artwork_backfill.simulator import (
+from artwork_backfill.demo.simulator import (
     Scenario,
     SimulatorConfig,
     generate_catalog,
     start_simulator,
 )
-from artwork_backfill.simulator import catalog as sim_catalog
-from artwork_backfill.simulator.server import RunningSimulator
+from artwork_backfill.demo.simulator import catalog as sim_catalog
+from artwork_backfill.demo.simulator.server import RunningSimulator
+from artwork_backfill.judge.answers import body_has_artwork
+from artwork_backfill.judge.normalize import grouping_key
+from artwork_backfill.model import CandidateRow
+from artwork_backfill.resolve.candidates import keys_of
 from tests.conftest import WxycDb
 
 CATALOG = generate_catalog(400, seed=11)

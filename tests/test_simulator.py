@@ -22,9 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from artwork_backfill.judge import discogs_image
-from artwork_backfill.judge.normalize import grouping_key
-from artwork_backfill.simulator import (
+from artwork_backfill.demo.simulator import (
     Catalog,
     Expectation,
     FaultConfig,
@@ -35,7 +33,7 @@ from artwork_backfill.simulator import (
     generate_catalog,
     start_simulator,
 )
-from artwork_backfill.simulator.catalog import (
+from artwork_backfill.demo.simulator.catalog import (
     FORM_LEGACY,
     FORM_ONE_SEGMENT,
     FORM_SEGMENTED,
@@ -44,6 +42,8 @@ from artwork_backfill.simulator.catalog import (
     image_file_tail,
     mojibake,
 )
+from artwork_backfill.judge import discogs_image
+from artwork_backfill.judge.normalize import grouping_key
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -1450,7 +1450,7 @@ def test_command_line_serves_and_loads(wxyc_db: Any) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "artwork_backfill.simulator",
+        "artwork_backfill.demo.simulator",
         "--rows",
         "300",
         "--seed",

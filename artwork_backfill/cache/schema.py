@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 
 from artwork_backfill.errors import UserError
-from artwork_backfill.model import body_has_artwork, classify_body
+from artwork_backfill.judge.answers import body_has_artwork, classify_body
 
 SCHEMA_VERSION = "2"
 # Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only

@@ -23,7 +23,8 @@ import polars as pl
 
 from artwork_backfill.cache.schema import open_layout
 from artwork_backfill.errors import CacheMismatchError, UserError, first_line
-from artwork_backfill.model import Answer, CandidateRow, LookupKey, body_has_artwork
+from artwork_backfill.judge.answers import body_has_artwork
+from artwork_backfill.model import Answer, CandidateRow, LookupKey
 
 _SMALL_APPEND = 8
 RESPONSE_COLUMNS = [

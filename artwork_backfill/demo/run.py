@@ -26,10 +26,10 @@ from artwork_backfill.apply.settings import ApplySettings
 from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import lml_settings
 from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
+from artwork_backfill.demo.simulator import SimulatorConfig, generate_catalog, start_simulator
 from artwork_backfill.logs import RunLog
 from artwork_backfill.resolve.run import ResolveResult
 from artwork_backfill.review.report import build_report, export_matches, write_html
-from artwork_backfill.simulator import SimulatorConfig, generate_catalog, start_simulator
 
 DEMO_DB = "wxyc"
 

@@ -53,11 +53,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from artwork_backfill.judge.answers import classify_body
 from artwork_backfill.judge.compare import compare_texts, corrected_matches, note_year_check
 from artwork_backfill.judge.normalize import cache_clear as normalize_cache_clear
 from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS, Thresholds
 from artwork_backfill.judge.urls import NO_COVER_CODES, as_int, check_url
-from artwork_backfill.model import Answer, Classification, classify_body
+from artwork_backfill.model import Answer, Classification
 
 # --------------------------------------------------------------------------------------------
 # Public types

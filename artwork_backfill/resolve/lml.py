@@ -4,7 +4,7 @@ It asks LML about lookup keys (bulk first where the server has it), paces HTTP r
 evenly at the configured rate with a bounded number in flight, retries transient failures
 with exponential backoff and jitter, and classifies every answer as final (match, no_match)
 or not (transient, error) per LML's contract. The rules themselves (`classify_body`,
-`classify_bulk_item`) are pure and live in `model`, so the cache can re-judge stored answers
+`classify_bulk_item`) are pure and live in `judge.answers`, so the cache can re-judge stored answers
 with them. Every answer, including each failed attempt, is handed to the caller as it
 arrives so it can be stored before the next one.
 """
@@ -29,14 +29,8 @@ import httpx
 from artwork_backfill import __version__
 from artwork_backfill.config import CALLER_REASON, LmlSettings
 from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
-from artwork_backfill.model import (
-    Answer,
-    Classification,
-    LookupKey,
-    body_has_artwork,
-    classify_body,
-    classify_bulk_item,
-)
+from artwork_backfill.judge.answers import body_has_artwork, classify_body, classify_bulk_item
+from artwork_backfill.model import Answer, Classification, LookupKey
 from artwork_backfill.stopping import StopFlag
 
 T = Classification

@@ -6,7 +6,7 @@ with start_simulator(catalog, SimulatorConfig(latency_ms=20)) as sim:
     sim.stats().asks(key_id)
 """
 
-from artwork_backfill.simulator.catalog import (
+from artwork_backfill.demo.simulator.catalog import (
     TRANSIENT_SCENARIOS,
     Catalog,
     CatalogArtist,
@@ -17,9 +17,9 @@ from artwork_backfill.simulator.catalog import (
     Scenario,
     generate_catalog,
 )
-from artwork_backfill.simulator.render import LookupContext, render_lookup
-from artwork_backfill.simulator.server import RunningSimulator, start_simulator
-from artwork_backfill.simulator.state import FaultConfig, SimStats, SimulatorConfig
+from artwork_backfill.demo.simulator.render import LookupContext, render_lookup
+from artwork_backfill.demo.simulator.server import RunningSimulator, start_simulator
+from artwork_backfill.demo.simulator.state import FaultConfig, SimStats, SimulatorConfig
 
 __all__ = [
     "TRANSIENT_SCENARIOS",

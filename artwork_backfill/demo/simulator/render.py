@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote_plus
 
-from artwork_backfill.simulator.catalog import (
+from artwork_backfill.demo.simulator.catalog import (
     FORMAT_DISPLAY,
     AnswerPlan,
     Catalog,

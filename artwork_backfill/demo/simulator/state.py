@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from artwork_backfill.simulator.catalog import Catalog
-from artwork_backfill.simulator.render import Generation
+from artwork_backfill.demo.simulator.catalog import Catalog
+from artwork_backfill.demo.simulator.render import Generation
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,21 +30,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from artwork_backfill.judge.normalize import grouping_key
-from artwork_backfill.simulator.catalog import Catalog
-from artwork_backfill.simulator.render import (
+from artwork_backfill.demo.simulator.catalog import Catalog
+from artwork_backfill.demo.simulator.render import (
     LookupContext,
     render_lookup,
     validate_request,
     validation_error,
 )
-from artwork_backfill.simulator.state import (
+from artwork_backfill.demo.simulator.state import (
     Drop,
     FaultConfig,
     SimState,
     SimStats,
     SimulatorConfig,
 )
+from artwork_backfill.judge.normalize import grouping_key
 
 BULK_MAX_ITEMS = 100
 _TRUE_VALUES = ("1", "true", "yes", "on")

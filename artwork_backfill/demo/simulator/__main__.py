@@ -1,4 +1,4 @@
-"""Run the LML simulator as a process: `python -m artwork_backfill.simulator --rows 2000`.
+"""Run the LML simulator as a process: `python -m artwork_backfill.demo.simulator --rows 2000`.
 
 The first line of stdout is the base URL (flushed at once), so a parent process can read it;
 the server then runs until SIGINT or SIGTERM.
@@ -16,14 +16,14 @@ import psycopg
 from psycopg import sql
 
 from artwork_backfill.demo.pgembed import load_schema
-from artwork_backfill.simulator.catalog import Catalog, generate_catalog
-from artwork_backfill.simulator.server import start_simulator
-from artwork_backfill.simulator.state import FaultConfig, SimulatorConfig
+from artwork_backfill.demo.simulator.catalog import Catalog, generate_catalog
+from artwork_backfill.demo.simulator.server import start_simulator
+from artwork_backfill.demo.simulator.state import FaultConfig, SimulatorConfig
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m artwork_backfill.simulator", description=__doc__.splitlines()[0]
+        prog="python -m artwork_backfill.demo.simulator", description=__doc__.splitlines()[0]
     )
     p.add_argument("--rows", type=int, default=2000, help="library rows to generate")
     p.add_argument("--seed", type=int, default=0, help="catalog seed (same seed, same catalog)")
