@@ -34,6 +34,7 @@ from artwork_backfill.model import Answer, Classification, LookupKey
 from artwork_backfill.stopping import StopFlag
 
 T = Classification
+STOP_GRACE_S = 30.0  # how long a stop waits for requests already sent to LML
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class LmlClient:
         self._rng = random.Random()
         self._writer: GroupWriter | None = None
         self._consecutive_failures = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def _headers(self) -> dict[str, str]:
         """Headers every request carries (single and bulk)."""
@@ -223,8 +225,10 @@ class LmlClient:
     ) -> ResolveStats:
         """Ask LML about every key; returns when each is final, an error, or out of attempts.
 
-        Returns early when `stop` is set: no new request starts, the ones in flight are
-        abandoned (a re-run asks them again), and every answer handed over is stored first.
+        Returns early when `stop` is set: no new request starts, the requests already sent
+        get up to `STOP_GRACE_S` (at most the request timeout) to answer, and every answer is
+        stored before this returns: LML's work for them is not thrown away, and a re-run asks
+        them nothing again. A request still out after the grace is abandoned (a re-run asks it).
         """
         s = self.settings
         pacer = Pacer(s.rate_per_min)
@@ -265,11 +269,16 @@ class LmlClient:
             ),
             follow_redirects=False,
         ) as http:
+            draining = False
+            in_flight: set[asyncio.Task[None]] = set()
+            self._in_flight = in_flight
 
             async def worker() -> None:
                 nonlocal outstanding
-                while True:
+                while not draining:
                     unit = await queue.get()
+                    if draining:
+                        return
                     try:
                         await self._process(http, pacer, unit, submit, sink)
                     except asyncio.CancelledError:  # stopped: the request in flight is dropped
@@ -279,6 +288,7 @@ class LmlClient:
                         idle.set()
                         raise
                     finally:
+                        in_flight.discard(asyncio.current_task())
                         outstanding -= 1
                         if outstanding == 0:
                             idle.set()
@@ -305,6 +315,17 @@ class LmlClient:
                     waiting.cancel()
                 for t in timers:
                     t.cancel()
+                draining = True
+                if stopped.is_set() and not fatal:
+                    # Stopped: requests not yet sent are dropped, the ones LML is working on
+                    # are waited for (bounded), so their answers are stored, not asked again.
+                    for w in workers:
+                        if w not in in_flight:
+                            w.cancel()
+                    if in_flight:
+                        await asyncio.wait(
+                            set(in_flight), timeout=min(STOP_GRACE_S, self.settings.timeout_s)
+                        )
                 for w in workers:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
@@ -319,6 +340,9 @@ class LmlClient:
     ) -> tuple[httpx.Response | None, str | None, float, float]:
         """One HTTP request, paced. Returns (response, transport_failure_reason, requested_at, ms)."""
         await pacer.wait()
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)  # sent from here on: a stop waits for its answer
         self.stats.requests += 1
         if unit.endpoint == "bulk":
             self.stats.bulk_requests += 1
