@@ -205,17 +205,19 @@ def test_pacing_never_exceeds_the_rate(db: WxycDb, sim: RunningSimulator, tmp_pa
         env_for(db, sim, tmp_path / "c.duckdb"),
     )
     assert done.returncode == 0, done.stderr
+    # The client's own send times (stored with every answer): the pacer releases a request
+    # only one interval after the previous release, so this holds on a loaded machine too.
+    with Cache(tmp_path / "c.duckdb", read_only=True) as cache:
+        sent = sorted(t.timestamp() for t in cache.responses()["requested_at"].to_list())
+    assert len(sent) >= 30
+    assert min(b - a for a, b in itertools.pairwise(sent)) >= 0.1 - 1e-3
+    for i, start in enumerate(sent):  # no 1-second window holds more than 10
+        assert sum(1 for t in sent[i:] if t < start + 1.0 - 1e-3) <= 10
+    # what the server saw: never more than it was sent, and on average within the rate
     arrivals = sorted(sim.stats().arrival_times("lookup"))
-    assert len(arrivals) >= 30
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    # even spacing (0.1 s at 600/min), no bursts; arrival times carry the network's jitter
-    # (the first request also opens its connection), so allow a little on single gaps
-    assert min(gaps) > 0.05
-    assert sorted(gaps)[len(gaps) // 10] > 0.09
-    for i, start in enumerate(arrivals):  # no 1-second window holds more than 10 (+1 for jitter)
-        assert sum(1 for t in arrivals[i:] if t < start + 1.0) <= 11
+    assert len(arrivals) == len(sent)
     achieved = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) * 60
-    assert achieved <= 600 * 1.02
+    assert achieved <= 600 * 1.05
 
 
 def test_transient_answers_are_cached_but_never_a_no_match(db: WxycDb, tmp_path: Path) -> None:

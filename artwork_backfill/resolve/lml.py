@@ -19,7 +19,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import nullcontext, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,25 +66,34 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class Pacer:
-    """Hands out send times evenly spaced at `rate_per_min`: no bursts, never above the rate.
+    """Spaces sends at least `60 / rate_per_min` seconds apart: no bursts, never above the rate.
 
-    Any 60-second half-open window holds at most `rate_per_min` sends.
+    Each send is released only when the previous one was released at least one interval ago,
+    measured when it is released. A stalled event loop (a loaded machine, a long garbage
+    collection) makes the next send later, never two sends closer together, so any half-open
+    60-second window holds at most `rate_per_min` sends. `wait()` returns the release time on
+    `clock`, which the client records as the request's send time.
     """
 
-    def __init__(self, rate_per_min: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rate_per_min: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
         self.interval = 60.0 / rate_per_min
         self._clock = clock
-        self._next: float | None = None
+        self._sleep = sleep
+        self._last: float | None = None
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
-        async with self._lock:
-            now = self._clock()
-            slot = now if self._next is None else max(now, self._next)
-            self._next = slot + self.interval
-            delay = slot - now
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def wait(self) -> float:
+        async with self._lock:  # one waiter at a time: the others queue behind it
+            if self._last is not None:
+                while (delay := self._last + self.interval - self._clock()) > 0:
+                    await self._sleep(delay)
+            self._last = self._clock()
+            return self._last
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -183,6 +192,7 @@ class LmlClient:
         self._writer: GroupWriter | None = None
         self._consecutive_failures = 0
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._wall_at_start, self._mono_at_start = time.time(), time.monotonic()
 
     def _headers(self) -> dict[str, str]:
         """Headers every request carries (single and bulk)."""
@@ -339,7 +349,7 @@ class LmlClient:
         self, http: httpx.AsyncClient, pacer: Pacer, unit: _Unit
     ) -> tuple[httpx.Response | None, str | None, float, float]:
         """One HTTP request, paced. Returns (response, transport_failure_reason, requested_at, ms)."""
-        await pacer.wait()
+        released = await pacer.wait()
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)  # sent from here on: a stop waits for its answer
@@ -356,7 +366,8 @@ class LmlClient:
             path = "/api/v1/lookup"
             payload = request_body(unit.keys[0])
             timeout = self.settings.timeout_s
-        requested_at = time.time()
+        # the send time is the pacer's release, on the wall clock
+        requested_at = self._wall_at_start + (released - self._mono_at_start)
         t0 = time.perf_counter()
         try:
             response = await http.post(
