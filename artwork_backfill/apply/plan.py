@@ -3,7 +3,7 @@ a row given its current state (`RowState`, `classify`). No I/O.
 
 `plan_apply(table, decisions)` takes the `high` band, plus `review` rows a reviewer
 accepted, minus rows a reviewer rejected, never a row whose URL is empty or fails
-`score.cover_problems`, and never a `reject`, `no_match` or `pending` row, whatever a decision
+`judge.urls.cover_problems`, and never a `reject`, `no_match` or `pending` row, whatever a decision
 says. Each plan row carries the artist and title the row was resolved with, because the write
 is guarded by them.
 """

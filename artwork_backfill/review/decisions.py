@@ -13,7 +13,7 @@ match table, so a decision only ever applies to the verdict the reviewer saw:
 * `accept` is for `review` rows only: reviewers decide `review` rows. A `reject`, `no_match`
   or `pending` row is never written, so accepting one is refused. Accepting a `high` row is
   harmless and allowed (it is written anyway); rejecting a `high` row holds it back;
-* an accepted row must have a cover that may be written (see `score.validate_artwork_url`).
+* an accepted row must have a cover that may be written (see `judge.urls.validate_artwork_url`).
 
 Rows without a decision are only checked for a well-formed id: a file exported from an older
 snapshot keeps the decisions that still hold. Every problem is reported as one line naming
