@@ -408,3 +408,23 @@ def test_blocked_rows_name_the_url_rules(report: Report) -> None:
     ]
     long_url = "https://i.discogs.com/" + "a" * 600
     assert "url_too_long" in cover_problems(long_url, 5, "")
+
+
+def test_the_polars_csv_writer_quotes_exactly_as_the_reference() -> None:
+    """The export is written by polars; `csv_text` (and the page's JS) is the reference. Seeded
+    random cells full of what needs quoting: commas, quotes, lone CR, LF, empty cells."""
+    import random
+
+    from artwork_backfill.review.report import _csv_text_of
+
+    rng = random.Random(20261201)
+    alphabet = ["a", "Z", ",", '"', "\r", "\n", " ", "=", "é", ";", "\t", "''"]
+    rows = [
+        ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in EXPORT_COLUMNS]
+        for _ in range(2_000)
+    ]
+    cells = pl.DataFrame(
+        {c: [row[i] for row in rows] for i, c in enumerate(EXPORT_COLUMNS)},
+        schema={c: pl.String for c in EXPORT_COLUMNS},
+    )
+    assert _csv_text_of(cells) == csv_text(rows)

@@ -375,9 +375,6 @@ def csv_field(text: str) -> str:
     return text
 
 
-_NEEDS_QUOTES = r'[",\r\n]'
-
-
 def csv_text(rows: Iterable[Sequence[str]]) -> str:
     """The export's CSV text for rows of cell texts (see `csv_field` for the quoting)."""
     lines = [",".join(EXPORT_COLUMNS)]
@@ -386,15 +383,13 @@ def csv_text(rows: Iterable[Sequence[str]]) -> str:
 
 
 def _csv_text_of(cells: pl.DataFrame) -> str:
-    """`csv_text` of a `cell_frame`, quoted column-wise by polars (a 64K-row export in ~0.1 s)."""
-    quoted = [
-        pl.when(pl.col(name).str.contains(_NEEDS_QUOTES))
-        .then(pl.lit('"') + pl.col(name).str.replace_all('"', '""', literal=True) + pl.lit('"'))
-        .otherwise(pl.col(name))
+    """`csv_text` of a `cell_frame`, written by polars (a 64K-row export in ~0.1 s). Empty
+    cells are written as nothing, not `""`, as `csv_field` and the page do."""
+    blank_as_null = cells.select(
+        pl.when(pl.col(name) == "").then(None).otherwise(pl.col(name)).alias(name)
         for name in EXPORT_COLUMNS
-    ]
-    lines = cells.select(pl.concat_str(quoted, separator=",").alias("line"))["line"].to_list()
-    return "\n".join([",".join(EXPORT_COLUMNS), *lines]) + "\n"
+    )
+    return blank_as_null.write_csv(quote_style="necessary", line_terminator="\n")
 
 
 def export_matches(table: pl.DataFrame, path: Path) -> int:
