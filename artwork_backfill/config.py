@@ -113,13 +113,18 @@ def db_settings(
     )
 
 
+# LML's Discogs budget is about 50 requests a minute per replica, shared with the DJs' live
+# lookups (incident BS#1995); WXYC's sibling jobs default to 20/min. 20 leaves 60% for them.
+DEFAULT_RATE_PER_MIN = 20.0
+
+
 @dataclass(frozen=True)
 class LmlSettings:
     """How to reach LML and how politely to ask it."""
 
     base_url: str
     api_key: str | None = field(default=None, repr=False)
-    rate_per_min: float = 50.0
+    rate_per_min: float = DEFAULT_RATE_PER_MIN
     concurrency: int = 4
     budget_ms: int = 28_000  # X-Caller-Budget-Ms, as WXYC's class-5 callers send it
     timeout_s: float = 29.0  # client timeout for one /lookup (class-5 policy)

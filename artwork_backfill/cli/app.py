@@ -43,6 +43,12 @@ app.command()(apply.undo)
 app.command()(report.report)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        stdout.print(f"artwork-backfill {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     ctx: typer.Context,
@@ -55,11 +61,16 @@ def main_options(
             help="The DuckDB cache file (answers, snapshot, journal).",
         ),
     ] = DEFAULT_CACHE,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            is_eager=True,  # before the command is looked for: `--version` alone works
+            callback=_print_version,
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        stdout.print(f"artwork-backfill {__version__}")
-        raise typer.Exit(0)
     ctx.obj = GlobalOptions(cache=cache)
 
 

@@ -24,7 +24,7 @@ from artwork_backfill.cli.options import (
     stdout,
 )
 from artwork_backfill.cli.progress import resolve_with_progress
-from artwork_backfill.config import lml_settings
+from artwork_backfill.config import DEFAULT_RATE_PER_MIN, lml_settings
 from artwork_backfill.errors import ExitStatus, UserError
 
 LmlUrl = Annotated[
@@ -66,9 +66,10 @@ def resolve(
             "--rate-per-min",
             envvar="LML_RATE_PER_MIN",
             show_envvar=True,
-            help="HTTP requests per minute, evenly spaced (LML's budget is shared with live traffic).",
+            help="HTTP requests per minute, evenly spaced. LML's budget (about 50/min) is "
+            "shared with the DJs' live lookups: the default leaves them most of it.",
         ),
-    ] = 50.0,
+    ] = DEFAULT_RATE_PER_MIN,
     concurrency: Annotated[
         int, typer.Option("--concurrency", help="Requests in flight at most.")
     ] = 4,

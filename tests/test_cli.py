@@ -1,0 +1,44 @@
+"""The command line's own surface: what works with no database and no LML."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from artwork_backfill import __version__
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "artwork_backfill", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_version_alone_prints_the_version() -> None:
+    done = _cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"artwork-backfill {__version__}"
+
+
+def test_no_command_shows_the_help_and_a_missing_command_is_still_an_error() -> None:
+    done = _cli("--cache", "x.duckdb")
+    assert done.returncode == 2 and "Missing command" in done.stderr
+
+
+def test_the_default_rate_leaves_live_traffic_most_of_lmls_budget() -> None:
+    from artwork_backfill.config import DEFAULT_RATE_PER_MIN, LmlSettings
+
+    assert DEFAULT_RATE_PER_MIN == 20.0 and LmlSettings("http://x").rate_per_min == 20.0
+    done = subprocess.run(
+        [sys.executable, "-m", "artwork_backfill", "resolve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+    assert done.returncode == 0 and "default: 20.0" in done.stdout
