@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from artwork_backfill.demo.simulator.catalog import Catalog, CatalogRow, generate_catalog
 from artwork_backfill.demo.simulator.render import LookupContext, render_lookup
+from artwork_backfill.judge.answers import classify_body
 from artwork_backfill.judge.crosskey import KeyVerdicts, apply_cross_key_evidence
 from artwork_backfill.judge.score import Band, ShelfRow, score_key
-from artwork_backfill.model import Answer, Classification, LookupKey
-from artwork_backfill.resolve.lml import classify_body
+from artwork_backfill.model import Answer, Classification
 
 BANDS = (Band.HIGH, Band.REVIEW, Band.REJECT, Band.NO_MATCH, Band.PENDING)
 
@@ -39,34 +39,18 @@ def _is_candidate(row: CatalogRow) -> bool:
     return row.artwork_url is None and not row.discogs_unavailable and not row.is_blank
 
 
-def _classify(body: dict, key: LookupKey) -> tuple[Classification, str]:
-    try:
-        return classify_body(body, key)  # type: ignore[call-arg]
-    except TypeError:  # a client whose classification does not take the key
-        return classify_body(body)
-
-
 def final_answer(catalog: Catalog, key_id: str, generation: str, asks: int) -> Answer:
     truth = catalog.keys[key_id]
     ctx = LookupContext(generation=generation, bulk=False, extended=True)  # type: ignore[arg-type]
-    key = LookupKey(key_id, truth.artist, truth.album)
-    if "legacy_release_ids" in LookupKey.__dataclass_fields__:
-        key = LookupKey(key_id, truth.artist, truth.album, tuple(truth.legacy_release_ids))  # type: ignore[call-arg]
+    legacy_ids = tuple(truth.legacy_release_ids)
     body: dict = {}
     cls, reason = Classification.TRANSIENT, "not_asked"
     for ask in range(asks):
         body = render_lookup(catalog, truth, ctx, ask)
-        cls, reason = _classify(body, key)
+        cls, reason = classify_body(body, legacy_ids)
         if cls.is_final:
             break
     return Answer(key_id, "single", 200, cls, reason, body, 1, 0.0, 0.0, 0.0)
-
-
-def right_cover(catalog: Catalog, library_id: int, url: str) -> bool:
-    check = getattr(catalog, "is_right_release_image", None)
-    if check is not None:
-        return bool(check(library_id, url))
-    return catalog.is_correct_cover(library_id, url)
 
 
 def run(rows: int, seed: int, generation: str, asks: int) -> dict[str, object]:
@@ -115,11 +99,11 @@ def run(rows: int, seed: int, generation: str, asks: int) -> dict[str, object]:
                 for res in (answers[kv.key_id].body or {}).get("results") or []
                 if isinstance(res, dict)
             } - {None}
-            if any(right_cover(catalog, verdict.library_id, url) for url in offered):
+            if any(catalog.is_correct_cover(verdict.library_id, url) for url in offered):
                 offered_right += 1
             if verdict.band is Band.HIGH:
                 assert verdict.artwork_url is not None
-                if right_cover(catalog, verdict.library_id, verdict.artwork_url):
+                if catalog.is_correct_cover(verdict.library_id, verdict.artwork_url):
                     right_high += 1
                 else:
                     wrong_high.append(
