@@ -1,15 +1,24 @@
-"""The candidate export: which library rows may get a cover (read only)."""
+"""The candidate export: which library rows may get a cover (read only).
+
+The export is one read-only transaction with its own `lock_timeout` and `statement_timeout`
+(`SET LOCAL`), so a session holding a lock on the catalog (a migration's ACCESS EXCLUSIVE, a
+long `VACUUM FULL`) makes `resolve` fail with one line naming the lock wait instead of waiting
+for ever. The limits are seconds, from `ARTWORK_BACKFILL_EXPORT_LOCK_TIMEOUT_S` (default 30)
+and `ARTWORK_BACKFILL_EXPORT_STATEMENT_TIMEOUT_S` (default 600).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Mapping, Sequence
 
 import psycopg
 from psycopg import sql
 
 from artwork_backfill.config import DbSettings
 from artwork_backfill.db import connect
-from artwork_backfill.errors import UserError, first_line
+from artwork_backfill.errors import ConfigError, UserError, first_line
 from artwork_backfill.judge.normalize import clean_whitespace, grouping_key
 from artwork_backfill.model import CandidateRow, LookupKey
 
@@ -28,8 +37,49 @@ ORDER BY l.id
 """
 
 
+LOCK_TIMEOUT_ENV = "ARTWORK_BACKFILL_EXPORT_LOCK_TIMEOUT_S"
+STATEMENT_TIMEOUT_ENV = "ARTWORK_BACKFILL_EXPORT_STATEMENT_TIMEOUT_S"
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+DEFAULT_STATEMENT_TIMEOUT_S = 600.0
+
+
+def export_timeouts(env: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """(lock timeout, statement timeout) of the export, in seconds, from the environment.
+
+    Each is a number of seconds greater than 0; anything else is a one-line `ConfigError`
+    naming the variable.
+    """
+    env = os.environ if env is None else env
+    out = []
+    for name, default in (
+        (LOCK_TIMEOUT_ENV, DEFAULT_LOCK_TIMEOUT_S),
+        (STATEMENT_TIMEOUT_ENV, DEFAULT_STATEMENT_TIMEOUT_S),
+    ):
+        raw = (env.get(name) or "").strip()
+        if not raw:
+            out.append(default)
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name} must be a number of seconds greater than 0, not {raw!r}")
+        out.append(value)
+    return out[0], out[1]
+
+
+def _ms(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[CandidateRow]:
-    """Rows with no artwork, not flagged 'not on Discogs', with a real artist and title."""
+    """Rows with no artwork, not flagged 'not on Discogs', with a real artist and title.
+
+    Bounded in time (see the module's docstring): a lock wait or a statement longer than the
+    limits is a one-line `UserError` saying which, and nothing is kept of the export.
+    """
+    lock_s, statement_s = export_timeouts()
     query = sql.SQL(_EXPORT).format(
         library=sql.Identifier(db.schema, "library"),
         artists=sql.Identifier(db.schema, "artists"),
@@ -41,7 +91,30 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
     with connect(db) as conn:
         conn.read_only = True
         try:
-            rows = conn.execute(query).fetchall()
+            with conn.transaction():
+                # set_config(..., true) is SET LOCAL: these limits end with this transaction.
+                conn.execute(
+                    "SELECT set_config('lock_timeout', %s, true), "
+                    "set_config('statement_timeout', %s, true)",
+                    [_ms(lock_s), _ms(statement_s)],
+                )
+                rows = conn.execute(query).fetchall()
+        except psycopg.errors.LockNotAvailable:
+            raise UserError(
+                f"reading the candidates from {db.display} failed: waited {lock_s:g} s for a "
+                f"lock on {db.schema}.library/artists/format (another session holds it, e.g. a "
+                f"migration or VACUUM FULL); run again when it is done, or raise {LOCK_TIMEOUT_ENV}"
+            ) from None
+        except psycopg.errors.QueryCanceled as exc:
+            if "statement timeout" not in str(exc):  # cancelled by someone: say what they said
+                first = first_line(exc)
+                raise UserError(
+                    f"reading the candidates from {db.display} failed: {db.redact(first)}"
+                ) from None
+            raise UserError(
+                f"reading the candidates from {db.display} failed: the export took longer than "
+                f"{statement_s:g} s (statement timeout); run again, or raise {STATEMENT_TIMEOUT_ENV}"
+            ) from None
         except psycopg.errors.UndefinedTable:
             raise UserError(
                 f"schema {db.schema!r} has no library/artists/format tables in {db.display}: "
