@@ -116,6 +116,9 @@ def db_settings(
 # LML's Discogs budget is about 50 requests a minute per replica, shared with the DJs' live
 # lookups (incident BS#1995); WXYC's sibling jobs default to 20/min. 20 leaves 60% for them.
 DEFAULT_RATE_PER_MIN = 20.0
+# Completed resolve runs that may ask a key without a final answer (errors, timeouts) before
+# it is parked: not asked again until `resolve --retry-parked`.
+DEFAULT_PARK_AFTER_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,9 @@ class LmlSettings:
     bulk_size: int = 100
     use_bulk: bool = True
     single_followup: bool = True  # ask /lookup again for keys bulk left without artwork
+    # Secrets besides the API key that must never be stored from an LML answer (the DB
+    # password: an error page or a debug proxy may echo anything).
+    other_secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def lookup_url(self) -> str:

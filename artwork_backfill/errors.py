@@ -27,6 +27,16 @@ class CacheMismatchError(UserError):
     """The cache file was made from another database or schema."""
 
 
+class CacheDamagedError(UserError):
+    """The cache file is damaged (truncated, overwritten): it cannot be trusted or repaired."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(
+            f"cache {path} is damaged and cannot be read ({detail}); keep it for inspection and "
+            "use a copy from a backup, or start a new cache with --cache (LML is asked again)"
+        )
+
+
 class LmlAuthError(UserError):
     """LML answered 401/403: every further request would fail the same way."""
 

@@ -62,6 +62,9 @@ class LookupKey:
     # carries), sorted; empty when unknown. Classification uses them to tell the key's own
     # results from other rows LML offered.
     legacy_release_ids: tuple[int, ...] = ()
+    # LML answered `timeout: true` for this key before: ask it again without the budget
+    # header, so LML runs its full search instead of giving up early (contract §4, BS#1914).
+    timed_out: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,17 @@ import pytest
 from artwork_backfill.config import lml_settings
 from artwork_backfill.judge.answers import body_has_artwork
 from artwork_backfill.judge.discogs_image import decode
+from artwork_backfill.model import Answer, LookupKey
 from artwork_backfill.model import Classification as C
-from artwork_backfill.model import LookupKey
 from artwork_backfill.resolve.lml import (
     LmlClient,
     Pacer,
+    _redact_json,
+    _request_failed,
+    _Unit,
     classify_body,
     classify_bulk_item,
+    redact_text,
     request_body,
     retry_after_seconds,
 )
@@ -285,8 +289,14 @@ def test_budget_header_goes_on_single_lookups_only() -> None:
         lml_settings(base_url="http://127.0.0.1:9", api_key=None, rate_per_min=60, concurrency=1)
     )
     assert "X-Caller-Budget-Ms" not in client._headers()
-    assert client._request_headers("bulk") == {}
-    assert int(client._request_headers("single")["X-Caller-Budget-Ms"]) > 0
+    key = LookupKey("k", "A", "B")
+    assert client._request_headers(_Unit([key], "bulk", 1)) == {}
+    assert int(client._request_headers(_Unit([key], "single", 1))["X-Caller-Budget-Ms"]) > 0
+    # a key LML answered `timeout: true` before (an earlier run) is asked without a budget
+    timed_out = LookupKey("t", "A", "B", timed_out=True)
+    assert client._request_headers(_Unit([timed_out], "single", 1)) == {}
+    client._timed_out.add("k")  # ... or earlier in this run
+    assert client._request_headers(_Unit([key], "single", 2)) == {}
 
 
 def test_retry_after() -> None:
@@ -347,6 +357,69 @@ def test_pacer_spaces_sends_evenly_whatever_the_load() -> None:
     assert min(gaps) >= 0.05 - 1e-9
     for i, start in enumerate(released):  # any 1-second window: at most 20 sends
         assert sum(1 for t in released[i:] if t < start + 1.0 - 1e-9) <= 20
+
+
+def test_pushback_slows_every_send_and_good_answers_recover_the_pace() -> None:
+    """On the virtual clock: after `slow_down()` the next sends are twice as far apart (for
+    every waiter, not one retry), a Retry-After holds every send until it has passed, the
+    slowdown is capped, and `recover()` halves it back to the configured pace."""
+    vt = _VirtualTime()
+
+    async def go() -> list[float]:
+        pacer = Pacer(rate_per_min=60, clock=vt.clock, sleep=vt.sleep)  # 1 s apart
+        released = [await pacer.wait(), await pacer.wait()]
+        pacer.slow_down()
+        released += [await pacer.wait(), await pacer.wait()]
+        pacer.slow_down(retry_after=30.0)  # interval 4 s, and nothing for 30 s
+        released.append(await pacer.wait())
+        for _ in range(10):
+            pacer.slow_down()
+        assert pacer.interval == Pacer.MAX_SLOWDOWN and pacer.slowdowns == 12
+        for _ in range(3):
+            pacer.recover()
+        assert pacer.interval == Pacer.MAX_SLOWDOWN / 8
+        for _ in range(10):
+            pacer.recover()
+        assert pacer.interval == pacer.base_interval == 1.0
+        released.append(await pacer.wait())
+        return released
+
+    released = asyncio.run(go())
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(released)]
+    assert gaps[0] == 1.0 and gaps[1] == 2.0 and gaps[2] == 2.0
+    assert gaps[3] >= 30.0 - 2.0  # held by Retry-After (counted from the slow_down call)
+    assert gaps[4] == 1.0
+
+
+def _answer(cls: C, reason: str) -> Answer:
+    return Answer("k", "single", 200, cls, reason, None, 1, 1.0, 0.0, 0.0)
+
+
+def test_a_request_fails_when_it_got_no_usable_answer() -> None:
+    assert _request_failed([_answer(C.ERROR, "http_404")])
+    assert _request_failed([_answer(C.TRANSIENT, "bad_json")])
+    assert _request_failed([_answer(C.TRANSIENT, "bad_library_item")] * 3)
+    assert _request_failed([_answer(C.TRANSIENT, "bulk_item_missing")])
+    # LML answering "not now" is working: not a failure of the request
+    assert not _request_failed([_answer(C.TRANSIENT, "timeout_flag")])
+    assert not _request_failed([_answer(C.TRANSIENT, "degraded_deadline_exceeded")])
+    # one usable answer in a bulk reply is enough
+    assert not _request_failed([_answer(C.TRANSIENT, "bad_artwork"), _answer(C.MATCH, "results")])
+
+
+def test_our_secrets_and_any_bearer_token_are_redacted_from_stored_text() -> None:
+    key, password = "sk-live-0123456789", "pg-pass-42"
+    text = (
+        f"echo: Authorization: Bearer {key}\npassword={password} token=abcdef123 Bearer other-tok"
+    )
+    out = redact_text(text, (key, password))
+    assert key not in out and password not in out and "abcdef123" not in out
+    assert "other-tok" not in out and out.count("***") == 4
+    body = {"results": [{"note": f"x{key}y", key: [password]}], "n": 1}
+    assert _redact_json(body, (key, password)) == {
+        "results": [{"note": "x***y", "***": ["***"]}],
+        "n": 1,
+    }
 
 
 def test_pacer_on_the_real_clock_never_sends_two_within_an_interval() -> None:

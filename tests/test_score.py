@@ -6,11 +6,12 @@ import dataclasses
 
 import pytest
 
+from artwork_backfill.judge.answers import classify_body
 from artwork_backfill.judge.crosskey import KeyVerdicts, apply_cross_key_evidence
 from artwork_backfill.judge.reasons import REASONS, explain
 from artwork_backfill.judge.score import Band, ShelfRow, Verdict, score_key
 from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS, Thresholds
-from artwork_backfill.judge.urls import MAX_URL_LENGTH, validate_artwork_url
+from artwork_backfill.judge.urls import MAX_URL_LENGTH, as_int, validate_artwork_url
 from artwork_backfill.model import Answer, Classification
 
 from .cases import (
@@ -133,11 +134,14 @@ def test_match_without_body_is_pending() -> None:
     assert verdict.band is Band.PENDING
 
 
-def test_malformed_results_are_tolerated() -> None:
+def test_garbled_results_are_pending_not_a_no_match() -> None:
+    # A stored "match" whose results are no LookupResultItems (an older cache, or a garbled
+    # answer) is judged again: it is no answer, so the key stays pending and is asked again.
     body = aug_body([])
     body["results"] = [None, "x", {"library_item": None, "artwork": "nope"}]
     (verdict,) = score_key([ROW], _answer(Classification.MATCH, "results", body))
-    assert verdict.band is Band.NO_MATCH
+    assert verdict.band is Band.PENDING
+    assert verdict.reasons == ("pending_transient:bad_result_item",)
 
 
 def test_string_ids_and_release_ids_are_read() -> None:
@@ -403,3 +407,57 @@ def test_another_rows_result_claims_nothing_about_the_cover() -> None:
         (tzenni, _direct(tzenni, "Tzenni", "Noura Mint Seymali", 5879935)),
     )
     assert verdicts[0].band is Band.REJECT and verdicts[1].band is Band.HIGH
+
+
+@pytest.mark.parametrize(
+    ("results", "reason"),
+    [
+        (["a"], "bad_result_item"),
+        ([{}], "bad_library_item"),
+        ([{"library_item": {"id": 1001}, "artwork": []}], "bad_artwork"),
+        ([{"library_item": {"id": 1001}, "artwork": {"artwork_url": GOOD}}], "bad_artwork"),
+        ([{"library_item": {"id": 10**30}, "artwork": None}], "bad_library_item"),
+        ([{"library_item": {"id": 1001}, "artwork": {"release_id": 10**30}}], "bad_artwork"),
+        ([{"library_item": {"id": "9" * 5001}, "artwork": None}], "bad_library_item"),
+    ],
+)
+def test_results_that_are_no_lookup_result_items_are_transient(
+    results: list[object], reason: str
+) -> None:
+    body = aug_body([])
+    body["results"] = results
+    assert classify_body(body) == (Classification.TRANSIENT, reason)
+
+
+@pytest.mark.parametrize(
+    "value", [10**30, -(10**30), 2**63, "9" * 20, "9" * 5001, 1e30, True, 1.5, "12a"]
+)
+def test_ids_outside_64_bits_or_not_integers_are_no_id(value: object) -> None:
+    assert as_int(value) is None
+
+
+def test_ids_inside_64_bits_are_read() -> None:
+    assert as_int(2**63 - 1) == 2**63 - 1 and as_int(" 42 ") == 42 and as_int(7.0) == 7
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        'https://i.discogs.com/x"><script>alert(1)</script>.jpg',
+        "https://i.discogs.com/x'onerror='alert(1).jpg",
+        "https://i.discogs.com/a<b>.jpg",
+        "https://i.discogs.com/a b.jpg",
+        "https://i.discogs.com/a\\b.jpg",
+        "https://i.discogs.com/a`b.jpg",
+        "https://i.discogs.com/a{b}.jpg",
+        "https://i.discogs.com/a|b.jpg",
+        "https://i.discogs.com/a^b.jpg",
+        "https://i.discogs.com/caf\u00e9.jpg",
+        "https://i.discogs.com/100%.jpg",
+        "https://i.discogs.com/a%zzb.jpg",
+        "https://i.discogs.com/a\tb.jpg",
+        "https://i.discogs.com/a\x00b.jpg",
+    ],
+)
+def test_a_url_with_a_character_that_must_be_percent_encoded_is_refused(url: str) -> None:
+    assert "url_malformed" in _check(url)  # refused, never repaired

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import duckdb
 import polars as pl
 
 from artwork_backfill.cache.schema import open_layout
-from artwork_backfill.errors import CacheMismatchError, UserError, first_line
+from artwork_backfill.errors import CacheDamagedError, CacheMismatchError, UserError, first_line
 from artwork_backfill.judge.answers import body_has_artwork
 from artwork_backfill.model import Answer, CandidateRow, LookupKey
 
@@ -91,7 +92,8 @@ class Cache:
         except duckdb.Error as exc:
             raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         try:
-            self._candidate_columns = open_layout(self.conn, self.path, read_only=read_only)
+            with self._operational_errors():
+                self._candidate_columns = open_layout(self.conn, self.path, read_only=read_only)
         except duckdb.Error as exc:
             self.conn.close()
             raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
@@ -110,9 +112,20 @@ class Cache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def cursor(self) -> Cache:
+        """Another handle on this open cache, for another thread: a DuckDB connection is not
+        thread-safe, each thread needs its own cursor (same database, same transactions
+        rules). Close it when that thread is done; the file stays open."""
+        other = object.__new__(Cache)
+        other.path, other.read_only = self.path, self.read_only
+        other.conn = self.conn.cursor()
+        other._candidate_columns = self._candidate_columns
+        return other
+
     def _all(self, query: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Run a statement to completion (duckdb 2 refuses new work while a result is open)."""
-        return self.conn.execute(query, params or []).fetchall()
+        with self._operational_errors():
+            return self.conn.execute(query, params or []).fetchall()
 
     def _one(self, query: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
         rows = self._all(query, params)
@@ -120,7 +133,31 @@ class Cache:
 
     def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a query and return its rows as a polars frame."""
-        return self.conn.sql(query, params=params).pl()
+        with self._operational_errors():
+            return self.conn.sql(query, params=params).pl()
+
+    @contextmanager
+    def _operational_errors(self) -> Iterator[None]:
+        """The file failing under us (a full disk, a read-only or vanished directory, damaged
+        blocks) is an operational error with one clear line, not a bug. What was committed
+        before stays in the file: DuckDB's write-ahead log keeps the last transaction whole."""
+        try:
+            yield
+        except duckdb.IOException as exc:
+            text = first_line(exc)
+            if "corrupt" in text.lower() or "checksum" in text.lower():
+                raise CacheDamagedError(self.path, text) from None
+            raise UserError(
+                f"cache {self.path}: the file could not be read or written ({text}); free disk "
+                "space or fix the directory's permissions, then run again: every answer and "
+                "journal entry committed so far is kept"
+            ) from None
+        except (
+            duckdb.InternalException,
+            duckdb.FatalException,
+            duckdb.SerializationException,
+        ) as exc:
+            raise CacheDamagedError(self.path, first_line(exc)) from None
 
     # -- identity ------------------------------------------------------------------------
 
@@ -262,12 +299,30 @@ class Cache:
           AND (endpoint = 'single' OR has_artwork OR NOT ?)
     """
 
+    # Per key: the completed resolve runs that asked it and got no final answer (`failed_runs`),
+    # and whether LML ever answered it `timeout: true`. A run stopped by the breaker, by a
+    # signal or by a crash does not count: the key was not given its fair tries.
+    _TRIES_SQL = """
+        SELECT r.key_id,
+               count(DISTINCT r.run_id) FILTER (
+                   WHERE per_run.final = 0 AND ru.status = 'completed') AS failed_runs,
+               bool_or(r.reason = 'timeout_flag') AS timed_out
+        FROM responses r
+        JOIN (SELECT key_id, run_id,
+                     count(*) FILTER (WHERE classification IN ('match', 'no_match')) AS final
+              FROM responses GROUP BY key_id, run_id) per_run USING (key_id, run_id)
+        LEFT JOIN runs ru ON ru.run_id = r.run_id
+        GROUP BY r.key_id
+    """
+
     def keys_to_ask(
         self,
         *,
         single_followup: bool,
         limit: int | None = None,
         no_match_asked_before: datetime | None = None,
+        park_after_runs: int | None = None,
+        retry_parked: bool = False,
     ) -> list[LookupKey]:
         """Keys of the current snapshot that have no final answer yet, never-asked first.
 
@@ -276,34 +331,65 @@ class Cache:
         With `no_match_asked_before`, a final answer without a usable cover (a confirmed
         no-match, or a match whose results carry none) received before that time is asked
         again (LML's catalog and Discogs' cache grow); a match with a usable cover is never
-        asked again. Each key carries its rows' `legacy_release_ids` (sorted, distinct).
+        asked again. Each key carries its rows' `legacy_release_ids` (sorted, distinct), and
+        whether LML ever answered it `timeout: true`.
+
+        With `park_after_runs`, a key that `park_after_runs` completed runs asked without a
+        final answer (errors, timeouts, garbled answers) is parked: not asked, unless
+        `retry_parked`. See `parked()`.
         """
         sql = f"""
             WITH snap AS (
                 SELECT key_id, list_sort(list_distinct(list(legacy_release_id))) AS legacy
                 FROM candidates GROUP BY key_id),
                  done AS ({self._DONE_SQL}),
-                 tried AS (SELECT key_id, count(*) AS n FROM responses GROUP BY key_id)
-            SELECT k.key_id, k.artist, k.album, s.legacy
+                 tried AS (SELECT key_id, count(*) AS n FROM responses GROUP BY key_id),
+                 tries AS ({self._TRIES_SQL})
+            SELECT k.key_id, k.artist, k.album, s.legacy, coalesce(f.timed_out, false)
             FROM keys k JOIN snap s USING (key_id)
             LEFT JOIN done d USING (key_id)
             LEFT JOIN tried t USING (key_id)
+            LEFT JOIN tries f USING (key_id)
             WHERE d.key_id IS NULL
+              AND (? OR coalesce(f.failed_runs, 0) < ?)
             ORDER BY coalesce(t.n, 0), k.key_id
         """
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         cutoff = no_match_asked_before or datetime.fromtimestamp(0, tz=UTC)
-        rows = self._all(sql, [cutoff, single_followup])
+        no_parking = retry_parked or park_after_runs is None
+        rows = self._all(sql, [cutoff, single_followup, no_parking, park_after_runs or 0])
         return [
             LookupKey(
                 key_id=r[0],
                 artist=r[1],
                 album=r[2],
                 legacy_release_ids=tuple(int(i) for i in (r[3] or ())),
+                timed_out=bool(r[4]),
             )
             for r in rows
         ]
+
+    def parked(self, park_after_runs: int) -> pl.DataFrame:
+        """Keys of the snapshot parked after `park_after_runs` completed runs without a final
+        answer: key_id, artist, album, failed_runs, and the latest answer's reason (why)."""
+        return self._frame(
+            f"""
+            WITH snap AS (SELECT DISTINCT key_id FROM candidates),
+                 done AS ({self._DONE_SQL}),
+                 tries AS ({self._TRIES_SQL}),
+                 latest AS (SELECT key_id, arg_max(reason, response_id) AS reason
+                            FROM responses GROUP BY key_id)
+            SELECT k.key_id, k.artist, k.album, f.failed_runs, l.reason
+            FROM keys k JOIN snap USING (key_id)
+            JOIN tries f USING (key_id)
+            LEFT JOIN latest l USING (key_id)
+            LEFT JOIN done d USING (key_id)
+            WHERE d.key_id IS NULL AND f.failed_runs >= ?
+            ORDER BY k.key_id
+            """,
+            [datetime.fromtimestamp(0, tz=UTC), True, park_after_runs],
+        )
 
     def bulk_final_keys(self) -> set[str]:
         """Keys that already have a final bulk answer (a re-run goes straight to single for them)."""

@@ -27,6 +27,8 @@ def resolve_with_progress(
     only_discogs_artists: bool = False,
     limit: int | None = None,
     recheck_no_match_days: float | None = None,
+    park_after_runs: int | None = None,
+    retry_parked: bool = False,
 ) -> ResolveResult:
     """Run resolve with a progress bar (keys done, requests, rate, ETA) on stderr."""
     progress = Progress(
@@ -69,6 +71,8 @@ def resolve_with_progress(
             only_discogs_artists=only_discogs_artists,
             limit=limit,
             recheck_no_match_days=recheck_no_match_days,
+            park_after_runs=park_after_runs,
+            retry_parked=retry_parked,
             progress=on_progress,
             on_start=on_start,
         )

@@ -24,7 +24,7 @@ from artwork_backfill.cli.options import (
     stdout,
 )
 from artwork_backfill.cli.progress import resolve_with_progress
-from artwork_backfill.config import DEFAULT_RATE_PER_MIN, lml_settings
+from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS, DEFAULT_RATE_PER_MIN, lml_settings
 from artwork_backfill.errors import ExitStatus, UserError
 
 LmlUrl = Annotated[
@@ -112,6 +112,18 @@ def resolve(
             help="Ask again about confirmed no-matches older than this many days (default: never).",
         ),
     ] = None,
+    park_after_runs: Annotated[
+        int,
+        typer.Option(
+            "--park-after-runs",
+            min=1,
+            help="Park a key (ask it no more) after this many completed runs asked it without "
+            "a final answer (errors, timeouts).",
+        ),
+    ] = DEFAULT_PARK_AFTER_RUNS,
+    retry_parked: Annotated[
+        bool, typer.Option("--retry-parked", help="Ask parked keys again this run.")
+    ] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Ask about at most N keys this run.")
     ] = None,
@@ -147,6 +159,8 @@ def resolve(
             only_discogs_artists=only_discogs_artists,
             limit=limit,
             recheck_no_match_days=recheck_no_match_days,
+            park_after_runs=park_after_runs,
+            retry_parked=retry_parked,
         )
     if as_json:
         emit_json(result.to_json())
@@ -173,6 +187,17 @@ def resolve(
             stdout.print(
                 "still pending: "
                 + ", ".join(f"{r} {n}" for r, n in sorted(result.transient_reasons.items()))
+            )
+        if result.parked:
+            stdout.print(
+                f"parked (asked in {park_after_runs} runs without a final answer, not asked "
+                f"again until --retry-parked): {result.parked} keys: "
+                + ", ".join(f"{r} {n}" for r, n in result.parked_reasons.items())
+            )
+        if result.slowdowns:
+            stdout.print(
+                f"LML pushed back {result.slowdowns} times: the pace slowed to one request "
+                f"every {result.max_interval_s:g} s at most, and recovered on good answers"
             )
         if result.bulk_unavailable:
             stdout.print("LML has no /lookup/bulk (404): used single lookups")

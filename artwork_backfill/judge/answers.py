@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from artwork_backfill.judge.discogs_image import not_a_cover
+from artwork_backfill.judge.urls import as_int
 from artwork_backfill.model import Classification
 
 
@@ -64,6 +65,9 @@ def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classifica
 
     - not a JSON object, or no `results` list (missing, null, anything else): transient, an
       answer that is no answer (contract §5.5);
+    - a result that is not a LookupResultItem (not an object, no `library_item` object with
+      an integer `id`, an `artwork` that is neither null nor an object with an integer
+      `release_id`): transient, a garbled answer is no answer;
     - `timeout: true`: transient;
     - `degraded` (any reason but `cache_only`) without artwork: transient;
     - `degraded` (any reason but `cache_only`) with artwork, where a result of the key's own
@@ -80,6 +84,8 @@ def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classifica
     results = body["results"]
     if not isinstance(results, list):
         return T.TRANSIENT, "bad_body"
+    if (shape := result_shape_problem(results)) is not None:
+        return T.TRANSIENT, shape
     if body.get("timeout") is True:
         return T.TRANSIENT, "timeout_flag"
     degraded = body.get("degraded") is True
@@ -95,6 +101,39 @@ def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classifica
     if not results:
         return T.NO_MATCH, "empty"
     return T.MATCH, "degraded_with_artwork" if degraded else "results"
+
+
+def _is_int(value: Any) -> bool:
+    """An id the scorer can read (`as_int`: an integer, or its digits as text) that fits the
+    cache's and the catalog's 64-bit columns."""
+    return as_int(value) is not None
+
+
+def result_shape_problem(results: list[Any]) -> str | None:
+    """Why a `results` list is not a list of LookupResultItems (contract §2.2-2.4), or None.
+
+    Checked: each item is an object; its `library_item` is an object with an integer `id`;
+    its `artwork`, when present and not null, is an object with an integer `release_id` (0
+    for LML's streaming-only sentinel) and a `release_url` that, if sent, is a string.
+    An integer too large for 64 bits is no id. Fields a scorer reads but may lack (titles,
+    the URL itself) are the scorer's business.
+    """
+    for item in results:
+        if not isinstance(item, dict):
+            return "bad_result_item"
+        library_item = item.get("library_item")
+        if not isinstance(library_item, dict) or not _is_int(library_item.get("id")):
+            return "bad_library_item"
+        artwork = item.get("artwork")
+        if artwork is None:
+            continue
+        if (
+            not isinstance(artwork, dict)
+            or not _is_int(artwork.get("release_id"))
+            or not isinstance(artwork.get("release_url", ""), (str, type(None)))
+        ):
+            return "bad_artwork"
+    return None
 
 
 def _own_row_lost_artwork(results: list[Any], legacy_ids: Sequence[int]) -> bool:

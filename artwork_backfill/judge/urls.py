@@ -15,7 +15,13 @@ DISCOGS_IMAGE_HOSTS = frozenset({"i.discogs.com", "img.discogs.com", "s.discogs.
 # Codes that mean "there is no cover here" (NO_MATCH) rather than "a cover fails" (REJECT).
 NO_COVER_CODES = frozenset({"no_artwork_url", "spacer_gif", "placeholder_image"})
 
-_WHITESPACE_RE = re.compile(r"[\s\x00-\x1f\x7f]")
+# A well-formed URL as written to the catalog: RFC 3986's unreserved characters, its
+# delimiters but the single quote (legacy img.discogs.com paths carry `filters:format(jpeg)`),
+# and `%` escapes. Everything else (spaces, controls,
+# quotes, `<`, `>`, backslashes, backticks, braces, non-ASCII, a bare `%`) must be
+# percent-encoded in a URL; an answer carrying one is refused, never repaired: a consumer that
+# puts the value in HTML or SQL without escaping it must not get markup from us.
+_WELL_FORMED_URL_RE = re.compile(r"^(?:[A-Za-z0-9\-._~/:?#@!$&()*+,;=]|%[0-9A-Fa-f]{2})*$")
 # scheme, authority, path (urllib.parse.urlsplit is several times slower, and the scorer
 # checks every candidate of every key)
 _URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
@@ -46,7 +52,8 @@ def validate_artwork_url(
 ) -> tuple[str, ...]:
     """Reason codes why `url` must not be written to `library.artwork_url`; empty = valid.
 
-    Checks: present; https; a Discogs image host; at most 512 characters; no whitespace;
+    Checks: present; https; a Discogs image host; at most 512 characters; only characters
+    a URL may carry unencoded (no space, control, quote, `<`, `>`, bare `%`...);
     not `spacer.gif` or a default placeholder; not LML's synthetic streaming-only sentinel
     (`release_id` 0 or `release_url` ""); not the artist's photo (equal to
     `artist_image_url`, or a Discogs `A-` artist image) and not a label logo (`L-`).
@@ -73,7 +80,7 @@ def check_url(
     else:
         if (not_cover := discogs_image.not_a_cover(url)) in ("spacer_gif", "placeholder_image"):
             reasons.append(not_cover)
-        if _WHITESPACE_RE.search(url):
+        if not _WELL_FORMED_URL_RE.match(url):
             scheme, host = "", ""
             reasons.append("url_malformed")
         else:
@@ -97,15 +104,24 @@ def check_url(
     return UrlCheck(tuple(reasons), other_release, size)
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def as_int(value: object) -> int | None:
+    """An id from an answer as an int, or None: booleans, fractions, text that is no integer
+    and integers outside 64 bits (no Discogs or catalog id is; the match table's columns are
+    64-bit) are no id."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, float):
+        value = int(value) if value.is_integer() and abs(value) <= _INT64_MAX else None
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        # at most 19 digits: a longer text is out of range (and int() of a few thousand digits raises)
+        value = int(text) if digits.isdigit() and len(digits) <= 19 else None
+    if isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return None
 
 

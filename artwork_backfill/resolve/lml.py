@@ -17,6 +17,7 @@ import email.utils
 import gc
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -66,14 +67,21 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class Pacer:
-    """Spaces sends at least `60 / rate_per_min` seconds apart: no bursts, never above the rate.
+    """Spaces sends at least `interval` seconds apart: no bursts, never above the rate.
 
     Each send is released only when the previous one was released at least one interval ago,
     measured when it is released. A stalled event loop (a loaded machine, a long garbage
     collection) makes the next send later, never two sends closer together, so any half-open
     60-second window holds at most `rate_per_min` sends. `wait()` returns the release time on
     `clock`, which the client records as the request's send time.
+
+    Pushback from LML (a 429, a 5xx, a connection failure) slows the pace for every worker,
+    not just the one retry: `slow_down()` doubles the interval (at most `MAX_SLOWDOWN` times
+    the configured one) and holds every send until a server's Retry-After has passed;
+    `recover()`, called on each good answer, halves it back towards the configured interval.
     """
+
+    MAX_SLOWDOWN = 16.0
 
     def __init__(
         self,
@@ -81,19 +89,41 @@ class Pacer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
-        self.interval = 60.0 / rate_per_min
+        self.base_interval = 60.0 / rate_per_min
+        self.interval = self.base_interval
+        self.slowdowns = 0  # times the pace slowed (for the run's summary)
+        self.max_interval = self.interval
         self._clock = clock
         self._sleep = sleep
         self._last: float | None = None
+        self._not_before = 0.0
         self._lock = asyncio.Lock()
 
     async def wait(self) -> float:
         async with self._lock:  # one waiter at a time: the others queue behind it
-            if self._last is not None:
-                while (delay := self._last + self.interval - self._clock()) > 0:
-                    await self._sleep(delay)
+            while True:
+                due = self._not_before
+                if self._last is not None:
+                    due = max(due, self._last + self.interval)
+                delay = due - self._clock()
+                if delay <= 0:
+                    break
+                await self._sleep(delay)
             self._last = self._clock()
             return self._last
+
+    def slow_down(self, retry_after: float | None = None) -> None:
+        """LML pushed back: every worker's next send waits longer."""
+        self.slowdowns += 1
+        self.interval = min(self.base_interval * self.MAX_SLOWDOWN, self.interval * 2)
+        self.max_interval = max(self.max_interval, self.interval)
+        if retry_after is not None and retry_after > 0:
+            self._not_before = max(self._not_before, self._clock() + min(retry_after, 600.0))
+
+    def recover(self) -> None:
+        """A good answer: back towards the configured pace."""
+        if self.interval > self.base_interval:
+            self.interval = max(self.base_interval, self.interval / 2)
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -115,6 +145,8 @@ class ResolveStats:
     bulk_unavailable: bool = False
     retries: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
+    slowdowns: int = 0  # times LML's pushback slowed the whole pace
+    max_interval_s: float = 0.0  # the slowest pace of the run, seconds between sends
 
 
 AnswerSink = Callable[[list[Answer], list[str]], None]
@@ -193,6 +225,10 @@ class LmlClient:
         self._consecutive_failures = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wall_at_start, self._mono_at_start = time.time(), time.monotonic()
+        self._timed_out: set[str] = set()  # keys LML answered `timeout: true` (no budget header)
+        self._secrets = tuple(
+            x for x in (settings.api_key, *settings.other_secrets) if x and len(x) >= 4
+        )
 
     def _headers(self) -> dict[str, str]:
         """Headers every request carries (single and bulk)."""
@@ -206,15 +242,26 @@ class LmlClient:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         return headers
 
-    def _request_headers(self, endpoint: str) -> dict[str, str]:
+    def _request_headers(self, unit: _Unit) -> dict[str, str]:
         """Headers of one request on top of `_headers()`.
 
         `X-Caller-Budget-Ms` goes on single /lookup only: on bulk it arms LML's deadline shed,
         and WXYC measured 12-25% of albums shed (`degraded`) with it, none without (§5.5).
+        A key LML answered `timeout: true` before (this run or an earlier one) is asked without
+        it: the budget turns on LML's early give-up, so a slow first lookup would never get
+        LML's full search (contract §4, "budgetMs: null").
         """
-        if endpoint == "single":
-            return {"X-Caller-Budget-Ms": str(self.settings.budget_ms)}
+        if unit.endpoint == "single":
+            key = unit.keys[0]
+            if not (key.timed_out or key.key_id in self._timed_out):
+                return {"X-Caller-Budget-Ms": str(self.settings.budget_ms)}
         return {}
+
+    def _error_excerpt(self, response: httpx.Response) -> dict[str, Any]:
+        return _excerpt(response, self._secrets)
+
+    def _redact_text(self, text: str) -> str:
+        return redact_text(text, self._secrets)
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Exponential backoff with jitter; a server's Retry-After is a floor."""
@@ -370,14 +417,17 @@ class LmlClient:
         requested_at = self._wall_at_start + (released - self._mono_at_start)
         t0 = time.perf_counter()
         try:
-            response = await http.post(
-                path,
-                content=json.dumps(payload),
-                headers=self._request_headers(unit.endpoint),
-                timeout=timeout,
-            )
-            await response.aread()
-        except httpx.TimeoutException:
+            # httpx's timeout bounds each read; the deadline bounds the whole exchange, so a
+            # body dripped a byte at a time cannot hold a worker past it.
+            async with asyncio.timeout(timeout):
+                response = await http.post(
+                    path,
+                    content=json.dumps(payload),
+                    headers=self._request_headers(unit),
+                    timeout=timeout,
+                )
+                await response.aread()
+        except (httpx.TimeoutException, TimeoutError):
             return None, "client_timeout", requested_at, (time.perf_counter() - t0) * 1000
         except httpx.TransportError as exc:
             return (
@@ -441,26 +491,37 @@ class LmlClient:
             return
 
         answers: list[Answer] = []
-        http_failed = failure is not None or (
-            status is not None and (status >= 500 or status == 429)
-        )
-        if http_failed:
+        # LML pushing back (overloaded, restarting, unreachable): retried, and the whole pace slows
+        pushback = failure is not None or (status is not None and (status >= 500 or status == 429))
+        if pushback:
             reason = failure or f"http_{status}"
-            body = None if response is None else _error_excerpt(response)
+            body = None if response is None else self._error_excerpt(response)
             answers = [answer(k, T.TRANSIENT, reason, body) for k in unit.keys]
         elif response is not None and status != 200:
-            answers = [
-                answer(k, T.ERROR, f"http_{status}", _error_excerpt(response)) for k in unit.keys
-            ]
+            # 3xx (never followed: a wrong URL or an edge redirecting http to https), 400, 404
+            # on /lookup, 422: asking again the same way gets the same answer
+            reason = f"http_{status}"
+            if 300 <= response.status_code < 400 and response.headers.get("Location"):
+                reason += f":to {str(response.headers['Location'])[:120]}"
+            excerpt = self._error_excerpt(response)
+            answers = [answer(k, T.ERROR, self._redact_text(reason), excerpt) for k in unit.keys]
         else:
             assert response is not None
             try:
                 parsed = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                # not JSON, truncated, nested too deep, or an integer too long to parse
                 parsed = None
+            if (
+                parsed is not None
+                and self._secrets
+                and any(x in response.text for x in self._secrets)
+            ):
+                parsed = _redact_json(parsed, self._secrets)
             if parsed is None:
                 answers = [
-                    answer(k, T.TRANSIENT, "bad_json", _error_excerpt(response)) for k in unit.keys
+                    answer(k, T.TRANSIENT, "bad_json", self._error_excerpt(response))
+                    for k in unit.keys
                 ]
             elif unit.endpoint == "single":
                 cls, reason = classify_body(parsed, unit.keys[0].legacy_release_ids)
@@ -481,17 +542,33 @@ class LmlClient:
                         cls, reason, body = T.TRANSIENT, "bulk_item_missing", None
                     answers.append(answer(k, cls, reason, body))
 
-        self._consecutive_failures = self._consecutive_failures + 1 if http_failed else 0
+        for a in answers:
+            if a.reason == "timeout_flag":
+                self._timed_out.add(a.key_id)
+        if pushback:
+            pacer.slow_down(retry_after)
+        elif not _request_failed(answers):
+            pacer.recover()
+        self.stats.slowdowns = pacer.slowdowns
+        self.stats.max_interval_s = round(pacer.max_interval, 3)
+        failed = pushback or _request_failed(answers)
+        self._consecutive_failures = self._consecutive_failures + 1 if failed else 0
         failures = self._consecutive_failures  # read now: other workers count on meanwhile
         if failures >= self.settings.max_consecutive_failures:
-            # Like WXYC's client breaker: an LML that is down or failing every request is not
-            # helped by more requests. Keep what came back, then stop the run.
+            # Like WXYC's client breaker: an LML that is down, misconfigured (a redirect, a
+            # wrong path) or failing every request is not helped by more requests. Keep what
+            # came back, then stop the run.
             assert self._writer is not None
             await self._writer.write(answers, [])
             raise LmlUnavailableError(
                 f"LML failed {failures} requests in a row "
                 f"(last: {answers[0].reason}) at {self.settings.display}: stopped; every answer "
                 "so far is saved, run resolve again when LML is healthy"
+                + (
+                    " (check --lml-url: LML never redirects)"
+                    if answers[0].reason.startswith("http_3")
+                    else ""
+                )
             )
         self.stats.answers += len(answers)
         retry: list[LookupKey] = []
@@ -527,6 +604,16 @@ class LmlClient:
                 submit(_Unit(retry, "single", unit.attempt + 1), delay)
 
 
+def _excerpt(response: httpx.Response, secrets: Sequence[str]) -> dict[str, Any]:
+    """What an unusable response said, kept short and redacted: an error page or a debug
+    proxy may echo the request, our API key with it."""
+    try:
+        text = response.text
+    except UnicodeDecodeError:
+        text = "<undecodable>"
+    return {"error_text": redact_text(text[:2000], secrets)[:500]}
+
+
 async def _load_network_backend() -> None:
     """Load httpx's async network backend (anyio) before the first request is paced.
 
@@ -541,10 +628,47 @@ async def _load_network_backend() -> None:
     await anyio.sleep(0)
 
 
-def _error_excerpt(response: httpx.Response) -> dict[str, Any]:
-    """What an unusable response said, kept short (LML's error bodies carry no secrets)."""
-    try:
-        text = response.text
-    except UnicodeDecodeError:
-        text = "<undecodable>"
-    return {"error_text": text[:500]}
+# A credential in an echoed request or a debug page: `Authorization: Bearer <token>`, `Basic ...`
+_CREDENTIAL_RE = re.compile(r"(?i)\b(bearer|basic|token)(\s+|=|:\s*)[A-Za-z0-9._~+/=-]{4,}")
+# Reasons of answers that are no answer at all: a garbled body or a bulk reply that lost items.
+GARBLED_REASONS = frozenset(
+    {
+        "bad_json",
+        "bad_body",
+        "results_missing",
+        "bad_result_item",
+        "bad_library_item",
+        "bad_artwork",
+        "bulk_item_missing",
+        "bulk_item_malformed",
+    }
+)
+
+
+def _request_failed(answers: Sequence[Answer]) -> bool:
+    """Whether one request got no usable answer: an HTTP error (3xx, 4xx) or only garbled
+    answers. LML's own "not now" (`timeout: true`, a shed `degraded`) is an answer: LML is
+    working, just busy."""
+    return bool(answers) and all(
+        a.classification is T.ERROR
+        or (a.classification is T.TRANSIENT and a.reason.split(":")[0] in GARBLED_REASONS)
+        for a in answers
+    )
+
+
+def redact_text(text: str, secrets: Sequence[str]) -> str:
+    """`text` with our secrets and any bearer/basic credential replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return _CREDENTIAL_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+def _redact_json(value: Any, secrets: Sequence[str]) -> Any:
+    """A parsed JSON value with our secrets replaced by *** in every string (keys included)."""
+    if isinstance(value, str):
+        return redact_text(value, secrets) if any(x in value for x in secrets) else value
+    if isinstance(value, list):
+        return [_redact_json(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {_redact_json(k, secrets): _redact_json(v, secrets) for k, v in value.items()}
+    return value

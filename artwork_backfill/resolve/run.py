@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from artwork_backfill.cache.store import Cache
-from artwork_backfill.config import DbSettings, LmlSettings
+from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS, DbSettings, LmlSettings
 from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
 from artwork_backfill.model import Answer
 from artwork_backfill.resolve.candidates import export_candidates, keys_of
@@ -38,6 +39,10 @@ class ResolveResult:
     elapsed_s: float = 0.0
     requests_per_min: float = 0.0
     transient_reasons: dict[str, int] = field(default_factory=dict)
+    parked: int = 0  # keys parked after --park-after-runs runs without a final answer
+    parked_reasons: dict[str, int] = field(default_factory=dict)
+    slowdowns: int = 0  # times LML's pushback (429, 5xx, failures) slowed the whole pace
+    max_interval_s: float = 0.0  # the slowest pace reached, seconds between requests
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +56,8 @@ def run_resolve(
     only_discogs_artists: bool = False,
     limit: int | None = None,
     recheck_no_match_days: float | None = None,
+    park_after_runs: int | None = DEFAULT_PARK_AFTER_RUNS,
+    retry_parked: bool = False,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int, int], None] | None = None,
     stop: StopFlag | None = None,
@@ -60,6 +67,9 @@ def run_resolve(
     While LML is being asked, SIGINT and SIGTERM set `stop` (see `artwork_backfill.stopping`):
     the answers received so far are stored, the run is recorded as `interrupted`, and a re-run
     asks only what has no final answer yet.
+
+    A key that `park_after_runs` completed runs asked without a final answer (errors,
+    timeouts) is parked: not asked again unless `retry_parked` (None: never parked).
     """
     cache.check_source(db.identity)
     rows = export_candidates(db, only_discogs_artists=only_discogs_artists)
@@ -72,6 +82,8 @@ def run_resolve(
         "only_discogs_artists": only_discogs_artists,
         "limit": limit,
         "recheck_no_match_days": recheck_no_match_days,
+        "park_after_runs": park_after_runs,
+        "retry_parked": retry_parked,
         "database": db.display,
     }
     run_id = cache.start_run("resolve", settings)
@@ -82,20 +94,27 @@ def run_resolve(
         else None
     )
     to_ask = cache.keys_to_ask(
-        single_followup=lml.single_followup, limit=limit, no_match_asked_before=cutoff
+        single_followup=lml.single_followup,
+        limit=limit,
+        no_match_asked_before=cutoff,
+        park_after_runs=park_after_runs,
+        retry_parked=retry_parked,
     )
     single_only = cache.bulk_final_keys() & {k.key_id for k in to_ask}
     if on_start:
         on_start(len(rows), len(keys), len(to_ask))
 
+    # an answer LML echoes our DB password in (an error page) is stored redacted
+    lml = replace(lml, other_secrets=(*lml.other_secrets, *([db.password] if db.password else [])))
     client = LmlClient(lml)
     finished = 0
     stored = 0
     batches = 0
+    writer = cache.cursor()  # the writer thread's own DuckDB cursor
 
     def sink(answers: list[Answer], done: list[str]) -> None:
         nonlocal finished, stored, batches
-        cache.append_answers(run_id, answers)
+        writer.append_answers(run_id, answers)
         stored += len(answers)
         batches += 1
         finished += len(done)
@@ -108,14 +127,16 @@ def run_resolve(
         with stop_on_signals(flag):
             asyncio.run(client.resolve(to_ask, sink, single_only=single_only, stop=flag))
     except LmlAuthError:
-        cache.finish_run(run_id, "auth_failed", {"requests": client.stats.requests})
+        _record_end(cache, run_id, "auth_failed", client)
         raise
     except LmlUnavailableError:
-        cache.finish_run(run_id, "lml_unavailable", {"requests": client.stats.requests})
+        _record_end(cache, run_id, "lml_unavailable", client)
         raise
     except BaseException:
-        cache.finish_run(run_id, "failed", {"requests": client.stats.requests})
+        _record_end(cache, run_id, "failed", client)
         raise
+    finally:
+        writer.close()
     elapsed = time.monotonic() - started
     status = "interrupted" if flag.is_set else "completed"
     result = summarize(cache, run_id, status, asked=len(to_ask), requests=client.stats.requests)
@@ -124,8 +145,27 @@ def run_resolve(
     result.bulk_unavailable = client.stats.bulk_unavailable
     result.elapsed_s = round(elapsed, 3)
     result.requests_per_min = round(client.stats.requests / elapsed * 60, 2) if elapsed > 0 else 0.0
+    result.slowdowns = client.stats.slowdowns
+    result.max_interval_s = client.stats.max_interval_s
     cache.finish_run(run_id, status, result.to_json())
+    if park_after_runs is not None:  # counted after this run is recorded: it may park keys
+        parked = cache.parked(park_after_runs)
+        result.parked = parked.height
+        result.parked_reasons = _count(parked["reason"].to_list())
     return result
+
+
+def _record_end(cache: Cache, run_id: str, status: str, client: LmlClient) -> None:
+    """Record how a failed run ended; never hide the failure (a full disk fails this too)."""
+    with suppress(Exception):
+        cache.finish_run(run_id, status, {"requests": client.stats.requests})
+
+
+def _count(values: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[str(v)] = counts.get(str(v), 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def summarize(
