@@ -487,13 +487,28 @@ def test_budget_header_on_single_lookups_never_on_bulk(db: WxycDb, tmp_path: Pat
     assert len(stats.recent_requests) == stats.requests.get("bulk", 0) + stats.requests.get(
         "lookup", 0
     )  # every request's headers were kept
+    without_budget = 0
     for request in stats.recent_requests:
         headers = request["headers"]
         assert headers["x-caller-class"] == "5"
         if request["path"].startswith("/api/v1/lookup/bulk"):
             assert "x-caller-budget-ms" not in headers
-        else:
+        elif "x-caller-budget-ms" in headers:
             assert int(headers["x-caller-budget-ms"]) > 0
+        else:
+            without_budget += 1
+    # ... except a single lookup of a key LML answered `timeout: true` before: no budget, so
+    # LML runs its full search (contract §4)
+    with Cache(tmp_path / "c.duckdb", read_only=True) as cache:
+        answers = cache.responses().sort("response_id").to_dicts()
+    timed_out: set[str] = set()
+    after_timeout = 0
+    for a in answers:
+        if a["endpoint"] == "single" and a["key_id"] in timed_out:
+            after_timeout += 1
+        if a["reason"] == "timeout_flag":
+            timed_out.add(a["key_id"])
+    assert after_timeout > 0 and without_budget == after_timeout
     # extended: true on every single lookup and every bulk item
     assert stats.flags.get("extended", 0) == stats.bulk_items + stats.requests.get("lookup", 0)
 

@@ -479,19 +479,35 @@ class Cache:
 
         The answer scoring uses is the latest *final* one (a single follow-up supersedes the
         bulk answer it followed); with none final, the latest answer of any kind, whose
-        classification says why the key is still pending. The answer id is chosen first and
+        classification says why the key is still pending. A bulk answer without a usable
+        cover whose single follow-up failed (a truncated body, a 401 mid-run) is not the
+        key's answer yet: the follow-up is owed, so the key is pending with the failure's
+        reason, not a no-match. The answer id is chosen first and
         the body joined after, so only one body per key is ever read.
         """
         return self._frame(
             """
             WITH snap AS (SELECT DISTINCT key_id FROM candidates),
-            best AS (
+            per_key AS (
                 SELECT r.key_id,
-                       coalesce(max(r.response_id) FILTER (WHERE r.classification IN ('match','no_match')),
-                                max(r.response_id)) AS response_id,
+                       max(r.response_id) FILTER (WHERE r.classification IN ('match','no_match'))
+                           AS final_id,
+                       arg_max(r.endpoint = 'bulk' AND NOT r.has_artwork, r.response_id)
+                           FILTER (WHERE r.classification IN ('match','no_match'))
+                           AS final_owes_followup,
+                       max(r.response_id) FILTER (
+                           WHERE r.endpoint = 'single'
+                             AND r.classification NOT IN ('match','no_match')) AS single_failed_id,
+                       max(r.response_id) AS last_id,
                        count(*) AS answers
                 FROM responses r JOIN snap USING (key_id)
-                GROUP BY r.key_id)
+                GROUP BY r.key_id),
+            best AS (
+                SELECT key_id, answers,
+                       CASE WHEN final_id IS NULL THEN last_id
+                            WHEN final_owes_followup AND single_failed_id > final_id THEN last_id
+                            ELSE final_id END AS response_id
+                FROM per_key)
             SELECT k.key_id, k.artist, k.album, r.response_id, r.endpoint, r.http_status,
                    r.classification, r.reason, r.has_artwork, r.body, r.received_at,
                    coalesce(b.answers, 0) AS answers

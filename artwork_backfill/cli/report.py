@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,9 +19,11 @@ from artwork_backfill.cli.options import (
     parse_thresholds,
     stdout,
 )
+from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS
 from artwork_backfill.errors import ExitStatus
 
 if TYPE_CHECKING:
+    from artwork_backfill.cache.store import Cache
     from artwork_backfill.review.decisions import Decisions
     from artwork_backfill.review.report import ReportStats
 
@@ -69,6 +73,7 @@ def report(
 
     with Cache(opts.cache, read_only=True) as cache:
         table, stats = build_report(cache, thresholds, sample=sample)
+        parked = _parked(cache)
 
     checked = read_decisions(decisions, table) if decisions is not None else None
     written: dict[str, str] = {}
@@ -82,18 +87,46 @@ def report(
     if as_json:
         data = stats.to_json()
         data["files"] = written
+        data["parked"] = parked
         if checked is not None:
             data["decisions"] = checked.to_json()
         emit_json(data)
         return ExitStatus.OK
 
     _render(stats, sample)
+    if parked["count"]:
+        stdout.print(
+            f"\nparked: {parked['count']} keys were asked in {parked['park_after_runs']} runs "
+            "without a final answer and are not asked again until `resolve --retry-parked`: "
+            + ", ".join(f"{r} {n}" for r, n in parked["reasons"].items()),
+            markup=False,
+        )
     if checked is not None:
         _render_decisions(checked)
     for kind, path in written.items():
         what = "review page" if kind == "html" else "export"
         stdout.print(f"wrote {what} ({table.height} rows) to {path}", markup=False)
     return ExitStatus.OK
+
+
+def _parked(cache: Cache) -> dict[str, Any]:
+    """Keys parked by resolve (asked in `--park-after-runs` completed runs without a final
+    answer), by the latest answer's reason, with the setting of the newest resolve run."""
+    runs = cache.runs("resolve")
+    park_after_runs = DEFAULT_PARK_AFTER_RUNS
+    if runs.height:
+        with suppress(ValueError, TypeError):
+            setting = json.loads(runs["settings"][-1] or "{}").get("park_after_runs")
+            park_after_runs = int(setting) if setting else park_after_runs
+    keys = cache.parked(park_after_runs)
+    reasons: dict[str, int] = {}
+    for reason in keys["reason"].to_list():
+        reasons[str(reason)] = reasons.get(str(reason), 0) + 1
+    return {
+        "count": keys.height,
+        "park_after_runs": park_after_runs,
+        "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
 
 
 def _render(stats: ReportStats, sample: int) -> None:
