@@ -533,3 +533,125 @@ def test_a_cache_of_an_unknown_layout_is_refused_clearly(tmp_path: Path) -> None
     duckdb.connect(str(other)).close()  # a DuckDB file, but no cache
     with pytest.raises(UserError, match="not a usable cache"):
         Cache(other, read_only=True)
+
+
+# -- runs that died, parking, owed follow-ups ---------------------------------------------------
+
+
+def test_a_run_whose_process_died_is_marked_on_the_next_writable_open(tmp_path: Path) -> None:
+    path = tmp_path / "c.duckdb"
+    with Cache(path) as cache:
+        dead = cache.start_run("resolve", {})
+        with Cache(path) as same_process:  # another handle of this process: not a restart
+            assert same_process.runs()["status"].to_list() == ["running"]
+    # a read-only open (report) changes nothing
+    with Cache(path, read_only=True) as reader:
+        assert reader.runs()["status"].to_list() == ["running"]
+    with Cache(path) as cache:
+        runs = cache.runs().to_dicts()
+        assert [(r["run_id"], r["status"]) for r in runs] == [(dead, "died")]
+        assert runs[0]["finished_at"] is not None
+        live = cache.start_run("resolve", {})
+        assert cache.runs().filter(pl.col("run_id") == live)["status"].to_list() == ["running"]
+
+
+def _run_with(cache: Cache, answers: list[Answer], status: str = "completed") -> str:
+    run = cache.start_run("resolve", {})
+    cache.append_answers(run, answers)
+    cache.finish_run(run, status, {})
+    return run
+
+
+def test_keys_without_a_final_answer_after_k_completed_runs_are_parked(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        cache.replace_candidates(cache.start_run("resolve", {}), rows, keys)
+        ask = lambda: {k.key_id for k in cache.keys_to_ask(single_followup=True, park_after_runs=2)}  # noqa: E731
+        _run_with(
+            cache,
+            [ans("k1", C.ERROR, reason="http_422"), ans("k2", C.TRANSIENT, reason="timeout_flag")],
+        )
+        # a run stopped by the breaker or a signal does not count
+        _run_with(cache, [ans("k1", C.ERROR, reason="http_422")], status="lml_unavailable")
+        _run_with(cache, [ans("k1", C.ERROR, reason="http_422")], status="interrupted")
+        assert ask() == {"k1", "k2", "k3"} and cache.parked(2).height == 0
+        _run_with(cache, [ans("k1", C.ERROR, reason="http_422"), ans("k2", C.MATCH, artwork=True)])
+        assert ask() == {"k3"}  # k1 parked after 2 completed runs, k2 is done
+        parked = cache.parked(2).to_dicts()
+        assert [(p["key_id"], p["failed_runs"], p["reason"]) for p in parked] == [
+            ("k1", 2, "http_422")
+        ]
+        assert {
+            k.key_id
+            for k in cache.keys_to_ask(single_followup=True, park_after_runs=2, retry_parked=True)
+        } == {"k1", "k3"}
+        assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == {
+            "k1",
+            "k3",
+        }  # no parking
+
+
+def test_keys_lml_answered_timeout_carry_it(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        cache.append_answers(
+            run,
+            [
+                ans("k2", C.TRANSIENT, reason="timeout_flag"),
+                ans("k3", C.TRANSIENT, reason="http_503"),
+            ],
+        )
+        flags = {k.key_id: k.timed_out for k in cache.keys_to_ask(single_followup=True)}
+        assert flags == {"k1": False, "k2": True, "k3": False}
+
+
+def test_a_bulk_no_match_whose_single_follow_up_failed_is_pending(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        cache.append_answers(
+            run,
+            [
+                ans("k1", C.NO_MATCH, endpoint="bulk"),
+                ans("k2", C.NO_MATCH, endpoint="bulk"),
+                ans("k3", C.MATCH, endpoint="bulk", artwork=True),
+            ],
+        )
+        cache.append_answers(
+            run,
+            [ans("k1", C.TRANSIENT, reason="bad_json"), ans("k3", C.TRANSIENT, reason="http_503")],
+        )
+        states = {
+            r["key_id"]: (r["classification"], r["reason"])
+            for r in cache.key_states().iter_rows(named=True)
+        }
+        # k1: the follow-up is owed; k2: no follow-up tried, bulk's no-match stands;
+        # k3: bulk found a cover, a later failure changes nothing
+        assert states == {
+            "k1": ("transient", "bad_json"),
+            "k2": ("no_match", "r"),
+            "k3": ("match", "r"),
+        }
+
+
+def test_the_writer_threads_cursor_shares_the_file(tmp_path: Path) -> None:
+    import threading
+
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        run = cache.start_run("resolve", {})
+        cache.replace_candidates(run, rows, keys)
+        writer = cache.cursor()
+        thread = threading.Thread(
+            target=writer.append_answers, args=(run, [ans("k1", C.NO_MATCH)] * 20)
+        )
+        thread.start()
+        thread.join()
+        writer.close()
+        assert cache.response_count(run) == 20  # the main handle sees what the cursor wrote
+        assert cache.runs()["status"].to_list() == [
+            "running"
+        ]  # still open: closing a cursor is not closing the file

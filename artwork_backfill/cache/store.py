@@ -44,6 +44,10 @@ RESPONSE_COLUMNS = [
 ]
 
 
+# Writable handles open in this process, per cache file (see `Cache._mark_dead_runs`).
+_OPEN_WRITABLE: dict[str, int] = {}
+
+
 def new_run_id() -> str:
     return str(uuid.uuid4())
 
@@ -100,10 +104,31 @@ class Cache:
         except BaseException:
             self.conn.close()
             raise
+        if not read_only:
+            key = str(self.path.resolve())
+            if _OPEN_WRITABLE.get(key, 0) == 0:
+                self._mark_dead_runs()
+            _OPEN_WRITABLE[key] = _OPEN_WRITABLE.get(key, 0) + 1
+            self._registered = key
+
+    _registered: str | None = None
+
+    def _mark_dead_runs(self) -> None:
+        """Runs still `running` when the file is opened for writing are dead: DuckDB's file
+        lock keeps every other process out, and no other handle of this process has the file
+        open, so whatever left them running (a kill -9, a lost machine) is gone. They are
+        marked `died`, with the time it was noticed."""
+        self._all(
+            "UPDATE runs SET status = 'died', finished_at = ? WHERE status = 'running'",
+            [_ts(time.time())],
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._registered is not None:
+            _OPEN_WRITABLE[self._registered] -= 1
+            self._registered = None
         self.conn.close()
 
     def __enter__(self) -> Cache:

@@ -27,6 +27,7 @@ from artwork_backfill.cache.store import Cache, new_run_id
 from artwork_backfill.config import lml_settings
 from artwork_backfill.demo.pgembed import EmbeddedPostgres, load_schema
 from artwork_backfill.demo.simulator import SimulatorConfig, generate_catalog, start_simulator
+from artwork_backfill.errors import UserError
 from artwork_backfill.logs import RunLog
 from artwork_backfill.resolve.run import ResolveResult
 from artwork_backfill.review.report import build_report, export_matches, write_html
@@ -46,6 +47,38 @@ class DemoResult:
     workdir: Path
 
 
+# What the demo writes in its workdir, and the manifest naming what it made there.
+DEMO_FILES = (
+    "backfill.duckdb",
+    "backfill.duckdb.wal",
+    "review.html",
+    "matches.csv",
+    "apply.log",
+    "demo.env",
+)
+MANIFEST = ".artwork-backfill-demo"
+
+
+def claim_workdir(workdir: Path) -> None:
+    """Make sure the demo only ever replaces files it made itself.
+
+    A file the demo writes that is already there and is not listed in the workdir's manifest
+    (a real cache and its journal, an export someone kept) stops the demo with one line naming
+    it; nothing is touched. Otherwise the manifest lists every file of this run, so the next
+    demo run may replace them.
+    """
+    manifest = workdir / MANIFEST
+    made = set(manifest.read_text().split()) if manifest.is_file() else set()
+    foreign = [name for name in DEMO_FILES if (workdir / name).exists() and name not in made]
+    if foreign:
+        raise UserError(
+            f"--workdir {workdir} already holds {', '.join(foreign)}, which the demo did not "
+            "make: it replaces nothing it did not create. Pass another --workdir (or move the "
+            "files away yourself)"
+        )
+    manifest.write_text("".join(f"{name}\n" for name in DEMO_FILES))
+
+
 def run_demo(
     *,
     rows: int,
@@ -59,8 +92,9 @@ def run_demo(
     """Run the flow; `resolve_step` is the CLI's resolve-with-progress (same code as `resolve`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     cache_path = workdir / "backfill.duckdb"
+    claim_workdir(workdir)
     for stale in (cache_path, cache_path.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)  # the demo's own, from its last run (claim_workdir)
 
     console.rule("[bold]artwork-backfill demo")
     console.print("Everything runs on this machine: a throwaway PostgreSQL and a simulated LML.\n")
