@@ -190,24 +190,43 @@ class Cache:
         row = self._one("SELECT value FROM meta WHERE name = ?", [name])
         return None if row is None else str(row[0])
 
-    def bind_source(self, identity: str) -> None:
-        """Record which database/schema this cache belongs to, or refuse a different one."""
+    def bind_source(self, identity: str, *, legacy: str | None = None) -> None:
+        """Record which database/schema this cache belongs to, or refuse a different one.
+
+        `legacy` is the same database in the older form of identity (host:port/db/schema): a
+        cache bound that way is bound again to `identity`, once.
+        """
         current = self.meta("source")
         if current is None:
             self._all("INSERT INTO meta VALUES ('source', ?)", [identity])
+        elif current != identity and legacy is not None and current == legacy:
+            self._all("UPDATE meta SET value = ? WHERE name = 'source'", [identity])
         elif current != identity:
-            raise CacheMismatchError(
-                f"cache {self.path} was made from {current}, not {identity}; "
-                "use another --cache file for this database"
-            )
+            raise CacheMismatchError(self._mismatch(current, identity))
 
-    def check_source(self, identity: str) -> None:
+    def check_source(self, identity: str, *, legacy: str | None = None) -> None:
         current = self.meta("source")
-        if current is not None and current != identity:
-            raise CacheMismatchError(
-                f"cache {self.path} was made from {current}, not {identity}; "
-                "use the --cache file that belongs to this database"
-            )
+        if current is not None and current not in (identity, legacy):
+            raise CacheMismatchError(self._mismatch(current, identity))
+
+    def rebind_source(self, identity: str) -> str | None:
+        """Bind this cache to another database on purpose (a restored copy); returns the old
+        binding. Recorded as a `rebind` run, so the move is on the record."""
+        old = self.meta("source")
+        run_id = self.start_run("rebind", {"from": old, "to": identity})
+        self._all(
+            "INSERT INTO meta VALUES ('source', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [identity],
+        )
+        self.finish_run(run_id, "completed", {"from": old, "to": identity})
+        return old
+
+    def _mismatch(self, current: str, identity: str) -> str:
+        return (
+            f"cache {self.path} was made from {current}, not {identity}; use the --cache file "
+            "that belongs to this database, or, if this database is a restored copy of that "
+            "one, bind the cache to it on purpose with `artwork-backfill rebind --execute`"
+        )
 
     # -- runs ----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS, DbSettings, LmlSettings
+from artwork_backfill.db import source_identity
 from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
 from artwork_backfill.model import Answer
 from artwork_backfill.resolve.candidates import export_candidates, keys_of
@@ -71,10 +72,11 @@ def run_resolve(
     A key that `park_after_runs` completed runs asked without a final answer (errors,
     timeouts) is parked: not asked again unless `retry_parked` (None: never parked).
     """
-    cache.check_source(db.identity)
+    identity = source_identity(db)
+    cache.check_source(identity, legacy=db.identity)
     rows = export_candidates(db, only_discogs_artists=only_discogs_artists)
     keys = keys_of(rows)
-    cache.bind_source(db.identity)
+    cache.bind_source(identity, legacy=db.identity)
     settings = {
         "lml": lml.display,
         "rate_per_min": lml.rate_per_min,
