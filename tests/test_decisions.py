@@ -89,6 +89,24 @@ def test_accept_and_reject_from_csv(table: pl.DataFrame, tmp_path: Path) -> None
     assert result.to_json()["accepted"] == 2
 
 
+def test_cells_the_export_guarded_against_formulas_read_back_as_they_were(
+    table: pl.DataFrame, tmp_path: Path
+) -> None:
+    """The export writes `'` before a formula-like cell (CWE-1236); reading takes it off."""
+    rows = decide(exported(table, tmp_path / "x.csv"), r9="accept", r4="reject")
+    guarded = [
+        {**r, "library_id": "'+" + r["library_id"], "decision": "'" + r["decision"]}
+        if r["decision"]
+        else r
+        for r in rows
+    ]  # a `'` before a cell that needs none stays: "'accept" is no decision
+    with pytest.raises(DecisionsError, match="decision must be accept, reject or empty"):
+        read_decisions(write_rows(tmp_path / "d.csv", guarded), table)
+    guarded = [{**r, "library_id": "'+" + r["library_id"]} for r in rows]
+    result = read_decisions(write_rows(tmp_path / "e.csv", guarded), table)
+    assert (result.accepted, result.rejected) == ({9}, {4})
+
+
 def test_accept_and_reject_from_parquet(table: pl.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "x.parquet"
     export_matches(table, path)

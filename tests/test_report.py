@@ -395,6 +395,27 @@ def test_export_quotes_like_the_page(report: Report, tmp_path: Path) -> None:
     assert titles == tricky["album_title"].to_list()
 
 
+@pytest.mark.parametrize(
+    "cell", ['=HYPERLINK("http://x","y")', "@SUM(1)", "+1+1", "-2+3", "\tTab", "\rCR", "=1,2"]
+)
+def test_export_neutralises_spreadsheet_formulas(report: Report, tmp_path: Path, cell: str) -> None:
+    """CSV injection (CWE-1236): a cell a spreadsheet would run is written after a `'`, by
+    the polars writer and the reference alike; other cells are left as they are."""
+    table, _stats = report
+    tricky = table.with_columns(pl.lit(cell).alias("artist_name"))
+    path = tmp_path / "formulas.csv"
+    export_matches(tricky, path)
+    assert path.read_bytes().decode("utf-8") == csv_text(csv_cells(tricky))
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["artist_name"] for r in rows} == {"'" + cell}
+    assert {r["album_title"] for r in rows} == set(table["album_title"].to_list())
+    from artwork_backfill.review.report import csv_field
+
+    assert csv_field("plain=1") == "plain=1" and csv_field("'=x") == "'=x"
+    assert csv_field("=a,b") == '"\'=a,b"'
+
+
 def test_blocked_rows_name_the_url_rules(report: Report) -> None:
     from artwork_backfill.judge.urls import cover_problems
     from artwork_backfill.review.report import blocked_rows

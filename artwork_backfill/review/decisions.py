@@ -15,6 +15,10 @@ match table, so a decision only ever applies to the verdict the reviewer saw:
   harmless and allowed (it is written anyway); rejecting a `high` row holds it back;
 * an accepted row must have a cover that may be written (see `judge.urls.validate_artwork_url`).
 
+A CSV export writes a `'` before a cell a spreadsheet would run as a formula (see
+`report.neutralise_formula`); that quote is taken off again here, so a file the export or the
+review page wrote reads back as it was meant.
+
 Rows without a decision are only checked for a well-formed id: a file exported from an older
 snapshot keeps the decisions that still hold. Every problem is reported as one line naming
 the file and the line (CSV, counting the header as line 1) or the row (Parquet).
@@ -34,7 +38,12 @@ import polars as pl
 from artwork_backfill.errors import UserError, first_line
 from artwork_backfill.judge.score import Band
 from artwork_backfill.judge.urls import cover_problems
-from artwork_backfill.review.report import DECISION_VALUES, NOT_REVIEWABLE
+from artwork_backfill.review.report import (
+    DECISION_VALUES,
+    FORMULA_GUARD,
+    FORMULA_TRIGGERS,
+    NOT_REVIEWABLE,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "artwork_url")
 # Bands a reviewer may accept: `review` is what reviewers decide; `high` is written anyway, so
@@ -132,6 +141,13 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+def _cell(text: str) -> str:
+    """A CSV cell as it was before the export neutralised it against formulas (`'=x` -> `=x`)."""
+    if text.startswith(FORMULA_GUARD) and text[1:].startswith(FORMULA_TRIGGERS):
+        return text[1:]
+    return text
+
+
 def _read_csv(path: Path) -> Iterator[_Entry]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
@@ -156,10 +172,10 @@ def _read_csv(path: Path) -> Iterator[_Entry]:
                 cells = cells + [""] * (width - len(cells))
                 yield _Entry(
                     where=f"line {start}",
-                    library_id=cells[index["library_id"]].strip(),
-                    decision=cells[index["decision"]],
-                    verdict_id=cells[index["verdict_id"]].strip(),
-                    artwork_url=cells[index["artwork_url"]].strip(),
+                    library_id=_cell(cells[index["library_id"]].strip()),
+                    decision=_cell(cells[index["decision"]]),
+                    verdict_id=_cell(cells[index["verdict_id"]].strip()),
+                    artwork_url=_cell(cells[index["artwork_url"]].strip()),
                 )
     except UnicodeDecodeError as exc:
         raise DecisionsError(

@@ -9,6 +9,13 @@ The export (CSV or Parquet) and the review page's download share one layout,
 here once (`csv_cells`) and embedded verbatim in the page, so the page's download is
 byte-for-byte the CSV `export_matches` writes, except for the decisions.
 
+Spreadsheets run a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
+formula (CSV injection, CWE-1236): an artist `=HYPERLINK("http://x","y")` would become a live
+link in the reviewer's spreadsheet. So each such CSV cell is written with a single quote `'`
+in front (OWASP's advice), by `csv_field`, by the polars writer and by the page's JS alike;
+`decisions.read_decisions` takes the quote off again where it reads a cell. The Parquet export
+is typed and keeps every value as it is.
+
 The review page's markup, style and script are package data in `page/` (`review.html`,
 `review.css`, `review.js`). `render_html` inlines the style and the script into the markup,
 with the summary and the data, so the page written is one self-contained file; its Content
@@ -367,9 +374,20 @@ def csv_cells(table: pl.DataFrame) -> list[tuple[str, ...]]:
     return cell_frame(table).rows()
 
 
+# A cell starting with one of these is a formula to a spreadsheet: it is written after a `'`.
+FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_GUARD = "'"
+
+
+def neutralise_formula(text: str) -> str:
+    """`text` as a spreadsheet shows it literally: a `'` in front of a formula trigger."""
+    return FORMULA_GUARD + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def csv_field(text: str) -> str:
-    """RFC 4180 quoting, as the review page's `field` in page/review.js does it (keep the two
-    in step)."""
+    """One CSV cell: formula triggers neutralised (`neutralise_formula`), then RFC 4180 quoting;
+    the review page's `field` in page/review.js does the same (keep the two in step)."""
+    text = neutralise_formula(text)
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -384,9 +402,15 @@ def csv_text(rows: Iterable[Sequence[str]]) -> str:
 
 def _csv_text_of(cells: pl.DataFrame) -> str:
     """`csv_text` of a `cell_frame`, written by polars (a 64K-row export in ~0.1 s). Empty
-    cells are written as nothing, not `""`, as `csv_field` and the page do."""
+    cells are written as nothing, not `""`, and formula triggers are neutralised, as
+    `csv_field` and the page do."""
     blank_as_null = cells.select(
-        pl.when(pl.col(name) == "").then(None).otherwise(pl.col(name)).alias(name)
+        pl.when(pl.col(name) == "")
+        .then(None)
+        .when(pl.any_horizontal(pl.col(name).str.starts_with(t) for t in FORMULA_TRIGGERS))
+        .then(pl.lit(FORMULA_GUARD) + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
         for name in EXPORT_COLUMNS
     )
     return blank_as_null.write_csv(quote_style="necessary", line_terminator="\n")

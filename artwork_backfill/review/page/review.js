@@ -205,7 +205,10 @@
   }
 
   // -- CSV (the same layout and quoting as `artwork-backfill report --export x.csv`) ---------
+  // A cell a spreadsheet would run as a formula (= + - @ tab CR first) gets a ' in front
+  // (CSV injection, CWE-1236), as report.csv_field does; then RFC 4180 quoting.
   function field(text) {
+    if (/^[=+\-@\t\r]/.test(text)) text = "'" + text;
     return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
   }
   function csv() {
