@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import subprocess
 import sys
@@ -97,6 +98,18 @@ def test_snapshot_is_replaced_not_appended(tmp_path: Path) -> None:
         assert cache.candidate_count() == (2, 1)
         # keys stay known (their answers are kept forever), only the snapshot shrinks
         assert {k.key_id for k in cache.keys_to_ask(single_followup=True)} == {"k1"}
+
+
+def test_a_partial_export_adds_to_the_snapshot_and_never_shrinks_it(tmp_path: Path) -> None:
+    with Cache(tmp_path / "c.duckdb") as cache:
+        rows, keys = rows_and_keys()
+        cache.replace_candidates(cache.start_run("resolve", {}), rows[:3], keys[:2])
+        renamed = [dataclasses.replace(rows[0], album_title="Emperor Tomato Ketchup (Remaster)")]
+        subset = [*renamed, rows[3]]  # one row refreshed, one added
+        cache.replace_candidates(cache.start_run("resolve", {}), subset, keys, partial=True)
+        snap = {r["library_id"]: r["album_title"] for r in cache.candidates().iter_rows(named=True)}
+        assert sorted(snap) == [10, 11, 12, 13]
+        assert snap[10] == "Emperor Tomato Ketchup (Remaster)"
 
 
 def test_source_binding_refuses_another_database(tmp_path: Path) -> None:

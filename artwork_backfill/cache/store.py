@@ -252,9 +252,19 @@ class Cache:
     # -- candidates and keys -------------------------------------------------------------
 
     def replace_candidates(
-        self, run_id: str, rows: Sequence[CandidateRow], keys: Iterable[LookupKey]
+        self,
+        run_id: str,
+        rows: Sequence[CandidateRow],
+        keys: Iterable[LookupKey],
+        *,
+        partial: bool = False,
     ) -> None:
-        """Swap in a fresh candidate snapshot and register new keys, atomically."""
+        """Swap in a fresh candidate snapshot and register new keys, atomically.
+
+        With `partial` (an export of a subset, e.g. `--only-discogs-artists`), the rows are
+        added to the snapshot or refreshed in it, and the snapshot's other rows stay: a
+        partial run never shrinks what a later `apply` plans from.
+        """
         now = _ts(time.time())
         frame = pl.DataFrame(
             {
@@ -293,7 +303,13 @@ class Cache:
         try:
             self.conn.register("_new_candidates", frame)
             self.conn.register("_new_keys", key_frame)
-            self._all("DELETE FROM candidates")
+            if partial:
+                self._all(
+                    "DELETE FROM candidates WHERE library_id IN "
+                    "(SELECT library_id FROM _new_candidates)"
+                )
+            else:
+                self._all("DELETE FROM candidates")
             self._all(
                 "INSERT INTO candidates (library_id, legacy_release_id, artist_name, album_title, "
                 "format_name, has_discogs_artist, discogs_artist_id, key_id, snapshot_run, "

@@ -89,7 +89,8 @@ def run_resolve(
         "database": db.display,
     }
     run_id = cache.start_run("resolve", settings)
-    cache.replace_candidates(run_id, rows, keys)
+    # a subset's export adds to the snapshot and never shrinks it (apply plans from it)
+    cache.replace_candidates(run_id, rows, keys, partial=only_discogs_artists)
     cutoff = (
         datetime.now(UTC) - timedelta(days=recheck_no_match_days)
         if recheck_no_match_days is not None
