@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -141,12 +142,19 @@ def key_bands(cache_path: Path) -> dict[str, str]:
     return best
 
 
+# resolve's own progress output on stderr (the start line and the progress bar), not errors
+_PROGRESS = re.compile(r"^(\d+ candidate rows, \d+ distinct keys|resolve\b)")
+
+
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
-    """The single stderr line of a failed run (asserts it is one line, no traceback)."""
+    """The error of a failed run: apart from resolve's progress lines, stderr holds exactly
+    one line, the last, starting with `error:`; no traceback, no `unexpected`."""
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "unexpected" not in done.stderr, done.stderr
-    return lines[0]
+    rest = [line for line in lines if not _PROGRESS.match(line.strip())]
+    assert len(rest) == 1 and lines[-1] == rest[0], done.stderr[-2000:]
+    assert rest[0].startswith("error: "), rest[0]
+    return rest[0]
 
 
 @pytest.fixture

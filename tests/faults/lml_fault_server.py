@@ -158,6 +158,19 @@ def on(endpoint: str, policy: Policy, otherwise: Policy = good) -> Policy:
     return lambda req: policy(req) if req.endpoint == endpoint else otherwise(req)
 
 
+def per_key(replies: dict[str, Any], otherwise: Policy = good) -> Policy:
+    """For a single /lookup of a key in `replies`: its reply (a `Reply`, or a policy called
+    with the request); every other request (bulk included): `otherwise`."""
+
+    def policy(req: Request) -> Reply | None:
+        if req.endpoint == "single" and req.key_ids and req.key_ids[0] in replies:
+            reply = replies[req.key_ids[0]]
+            return reply(req) if callable(reply) else reply
+        return otherwise(req)
+
+    return policy
+
+
 # -- LML-shaped bodies ---------------------------------------------------------------------
 
 
