@@ -14,7 +14,7 @@ from artwork_backfill.apply.plan import RowState
 from artwork_backfill.apply.settings import ApplySettings
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import APPLICATION_NAME, DbSettings
-from artwork_backfill.db import connect
+from artwork_backfill.db import connect, source_identity
 from artwork_backfill.errors import UserError
 
 
@@ -61,14 +61,19 @@ def open_session(db: DbSettings, settings: ApplySettings, *, read_only: bool) ->
 
 
 def require_source(cache: Cache, db: DbSettings) -> None:
-    """The cache must have been made from this very database and schema."""
+    """The cache must have been made from this very database and schema.
+
+    The database is known as `resolve` binds it: by the cluster's system identifier, the
+    database and the schema (`db.source_identity`); a cache bound by the older host-name form
+    (`DbSettings.identity`) is still this database's.
+    """
     source = cache.meta("source")
     if source is None:
         raise UserError(
             f"cache {cache.path} is not bound to any database (nothing was resolved into it): "
             "run `artwork-backfill resolve` against this database first"
         )
-    cache.check_source(db.identity)
+    cache.check_source(source_identity(db), legacy=db.identity)
 
 
 __all__ = ["open_session", "read_states", "require_source", "table_names"]
