@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,11 @@ RESPONSE_COLUMNS = [
 
 # Writable handles open in this process, per cache file (see `Cache._mark_dead_runs`).
 _OPEN_WRITABLE: dict[str, int] = {}
+
+
+def live_path(cache_path: Path) -> Path:
+    """Where a running resolve publishes the copy readers open (`Cache.publish_live`)."""
+    return cache_path.with_name(cache_path.name + ".live")
 
 
 def new_run_id() -> str:
@@ -83,16 +88,20 @@ class Cache:
             )
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.live = False  # reading the copy a running resolve publishes (see publish_live)
         try:
             self.conn = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             text = str(exc)
-            if "lock" in text.lower():
+            if "lock" in text.lower() and read_only and live_path(self.path).exists():
+                self.conn = self._open_live()
+            elif "lock" in text.lower():
                 raise UserError(
                     f"cache {self.path} is in use by another artwork-backfill process; "
                     "wait for it to finish (or stop it) and run again"
                 ) from None
-            raise UserError(f"cannot open cache {self.path}: {first_line(exc)}") from None
+            else:
+                raise UserError(f"cannot open cache {self.path}: {first_line(exc)}") from None
         except duckdb.Error as exc:
             raise UserError(f"{self.path} is not a usable cache file: {first_line(exc)}") from None
         try:
@@ -112,6 +121,72 @@ class Cache:
             self._registered = key
 
     _registered: str | None = None
+
+    # -- the live copy a running resolve publishes ---------------------------------------
+
+    def _open_live(self) -> duckdb.DuckDBPyConnection:
+        """Open the copy a running resolve publishes, read-only (the cache itself is locked).
+
+        The publisher holds the copy only for the moments it appends to it: a reader that
+        meets it there waits a little and tries again (bounded)."""
+        path = live_path(self.path)
+        for _ in range(100):
+            try:
+                conn = duckdb.connect(str(path), read_only=True)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                time.sleep(0.05)
+                continue
+            self.live = True
+            return conn
+        raise UserError(
+            f"cache {self.path} is in use by a running resolve, and its published copy {path} "
+            "stayed busy: run the command again"
+        )
+
+    def publish_live(self) -> bool:
+        """Bring the live copy (`<cache>.live`) up to date for readers; False if a reader has
+        it open right now (the next publish catches up).
+
+        DuckDB lets one process hold a file for writing and nobody else read it, so a running
+        resolve publishes what readers need (`report`, a dry-run `apply`): the answers are
+        appended (only those newer than the copy's), the small tables (meta, runs, keys, the
+        snapshot, journal, undo log) copied whole, in one transaction of the copy. Call it
+        from the thread that writes the answers, on its own cursor.
+        """
+        target = str(live_path(self.path)).replace("'", "''")
+        try:
+            self._all(f"ATTACH '{target}' AS live")
+        except UserError:
+            return False  # a reader holds it (DuckDB's lock): try on the next publish
+        try:
+            self._all("BEGIN TRANSACTION")
+            for table in ("meta", "runs", "keys", "candidates", "journal", "undo_log"):
+                self._all(f"CREATE OR REPLACE TABLE live.{table} AS SELECT * FROM main.{table}")
+            self._all(
+                "CREATE TABLE IF NOT EXISTS live.responses AS SELECT * FROM main.responses LIMIT 0"
+            )
+            self._all(
+                "INSERT INTO live.responses SELECT * FROM main.responses WHERE response_id > "
+                "(SELECT coalesce(max(response_id), 0) FROM live.responses)"
+            )
+            self._all("COMMIT")
+        except BaseException:
+            with suppress(Exception):
+                self._all("ROLLBACK")
+            raise
+        finally:
+            self._all("DETACH live")
+        return True
+
+    def remove_live(self) -> None:
+        """The run is over: readers read the cache itself again."""
+        for path in (
+            live_path(self.path),
+            live_path(self.path).with_name(live_path(self.path).name + ".wal"),
+        ):
+            path.unlink(missing_ok=True)
 
     def _mark_dead_runs(self) -> None:
         """Runs still `running` when the file is opened for writing are dead: DuckDB's file

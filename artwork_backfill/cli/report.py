@@ -74,6 +74,7 @@ def report(
     with Cache(opts.cache, read_only=True) as cache:
         table, stats = build_report(cache, thresholds, sample=sample)
         parked = _parked(cache)
+        live = cache.live
 
     checked = read_decisions(decisions, table) if decisions is not None else None
     written: dict[str, str] = {}
@@ -88,11 +89,18 @@ def report(
         data = stats.to_json()
         data["files"] = written
         data["parked"] = parked
+        data["live"] = live  # read from a running resolve's published copy
         if checked is not None:
             data["decisions"] = checked.to_json()
         emit_json(data)
         return ExitStatus.OK
 
+    if live:
+        stdout.print(
+            "resolve is running: this report reads the answers it has published so far "
+            "(refreshed every few seconds); run it again to see more",
+            markup=False,
+        )
     _render(stats, sample)
     if parked["count"]:
         stdout.print(

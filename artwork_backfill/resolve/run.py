@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -13,7 +14,7 @@ from typing import Any
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS, DbSettings, LmlSettings
 from artwork_backfill.db import source_identity
-from artwork_backfill.errors import LmlAuthError, LmlUnavailableError
+from artwork_backfill.errors import LmlAuthError, LmlUnavailableError, UserError
 from artwork_backfill.model import Answer
 from artwork_backfill.resolve.candidates import export_candidates, keys_of
 from artwork_backfill.resolve.lml import LmlClient
@@ -114,10 +115,13 @@ def run_resolve(
     stored = 0
     batches = 0
     writer = cache.cursor()  # the writer thread's own DuckDB cursor
+    live = LivePublisher(writer)
+    live.publish(force=True)  # readers see the snapshot from the start
 
     def sink(answers: list[Answer], done: list[str]) -> None:
         nonlocal finished, stored, batches
         writer.append_answers(run_id, answers)
+        live.publish()
         stored += len(answers)
         batches += 1
         finished += len(done)
@@ -139,6 +143,7 @@ def run_resolve(
         _record_end(cache, run_id, "failed", client)
         raise
     finally:
+        live.close()
         writer.close()
     elapsed = time.monotonic() - started
     status = "interrupted" if flag.is_set else "completed"
@@ -156,6 +161,53 @@ def run_resolve(
         result.parked = parked.height
         result.parked_reasons = _count(parked["reason"].to_list())
     return result
+
+
+class LivePublisher:
+    """Publishes the answers so far for readers while resolve holds the cache
+    (`Cache.publish_live`): at most every `ARTWORK_BACKFILL_LIVE_PUBLISH_S` seconds (default
+    10), and never more often than 20 times the last publish took, so it costs the writer
+    at most about 5% of its time. A publish that fails (a full disk) turns publishing off
+    for the run and never fails the run: the cache itself is what matters."""
+
+    def __init__(self, cache: Cache) -> None:
+        self._cache = cache
+        self.interval = _live_interval()
+        self._next = 0.0
+        self.publishes = 0
+        self.seconds = 0.0  # spent publishing (for the benchmarks)
+        self._broken = self.interval <= 0
+
+    def publish(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._broken or (not force and now < self._next):
+            return
+        try:
+            done = self._cache.publish_live()
+        except UserError:
+            self._broken = True
+            with suppress(Exception):
+                self._cache.remove_live()
+            return
+        took = time.monotonic() - now
+        self.seconds += took
+        self.publishes += int(done)
+        self._next = time.monotonic() + max(self.interval, 20 * took)
+
+    def close(self) -> None:
+        with suppress(Exception):
+            self._cache.remove_live()
+
+
+def _live_interval() -> float:
+    raw = os.environ.get("ARTWORK_BACKFILL_LIVE_PUBLISH_S", "10")
+    try:
+        return float(raw)
+    except ValueError:
+        raise UserError(
+            f"ARTWORK_BACKFILL_LIVE_PUBLISH_S={raw!r} is not a number of seconds "
+            "(0 turns publishing off)"
+        ) from None
 
 
 def _record_end(cache: Cache, run_id: str, status: str, client: LmlClient) -> None:
