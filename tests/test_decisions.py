@@ -211,6 +211,23 @@ def test_library_id_not_a_number(table: pl.DataFrame, tmp_path: Path) -> None:
     assert "line 5: '12a'" in refused(write_rows(tmp_path / "d.csv", rows), table)
 
 
+def test_a_huge_library_id_or_decision_is_named_short(table: pl.DataFrame, tmp_path: Path) -> None:
+    """A 5,001-digit id (int() refuses it past 4,300 digits) and a 10,000-character decision
+    are refused in one short line, never a crash."""
+    rows = exported(table, tmp_path / "x.csv")
+    rows[3] = {**rows[3], "library_id": "9" * 5001}
+    message = refused(write_rows(tmp_path / "d.csv", rows), table)
+    assert "library_id is not a whole number of at most 19 digits" in message
+    assert "(5001 characters)" in message and len(message) < 400
+    rows = decide(exported(table, tmp_path / "x.csv"), r5="accept" * 1700)
+    message = refused(write_rows(tmp_path / "e.csv", rows), table)
+    assert "(10200 characters)" in message and len(message) < 400
+    assert read_decisions(
+        write_rows(tmp_path / "f.csv", decide(exported(table, tmp_path / "x.csv"), r4="reject")),
+        table,
+    ).rejected == {4}
+
+
 @pytest.mark.parametrize("value", ["maybe", "yes", "accepted", "x"])
 def test_bad_decision_value(table: pl.DataFrame, tmp_path: Path, value: str) -> None:
     rows = exported(table, tmp_path / "x.csv")

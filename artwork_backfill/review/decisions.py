@@ -50,6 +50,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("library_id", "decision", "verdict_id", "ar
 # accepting it changes nothing. Every other band is never written (`report.NOT_REVIEWABLE`).
 ACCEPTABLE_BANDS: frozenset[str] = frozenset({str(Band.REVIEW), str(Band.HIGH)})
 _SHOWN = 5  # problems named in one message
+_SHOWN_CHARS = 60  # of one cell named in a message
+_MAX_ID_DIGITS = 19  # a library id has at most this many digits (64 bits)
 
 
 class DecisionsError(UserError):
@@ -218,11 +220,11 @@ def _fail(path: Path, problem: str, items: list[str], advice: str = "") -> None:
 
 
 def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
-    bad_ids = [f"{e.where}: {e.library_id!r}" for e in entries if not _is_int(e.library_id)]
-    _fail(path, "library_id is not a whole number", bad_ids)
+    bad_ids = [f"{e.where}: {_shown(e.library_id)}" for e in entries if not _is_int(e.library_id)]
+    _fail(path, f"library_id is not a whole number of at most {_MAX_ID_DIGITS} digits", bad_ids)
 
     bad_values = [
-        f"{e.where}: {e.decision!r}"
+        f"{e.where}: {_shown(e.decision)}"
         for e in entries
         if e.decision.strip().lower() not in ("", *DECISION_VALUES)
     ]
@@ -330,5 +332,15 @@ def _check(path: Path, entries: list[_Entry], table: pl.DataFrame) -> Decisions:
 
 
 def _is_int(text: str) -> bool:
+    """A whole number a library id can be: ASCII digits (a sign allowed), at most
+    `_MAX_ID_DIGITS` of them (`int()` refuses over 4,300 digits; no id is near 19)."""
     digits = text[1:] if text[:1] in "+-" else text
-    return digits.isdigit() and digits.isascii()
+    return digits.isdigit() and digits.isascii() and len(digits) <= _MAX_ID_DIGITS
+
+
+def _shown(value: str) -> str:
+    """A cell as a message names it: its repr, cut short when long (one readable line)."""
+    text = repr(value)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}... ({len(value)} characters)"
