@@ -36,6 +36,7 @@ from artwork_backfill.judge.answers import body_has_artwork
 from artwork_backfill.judge.normalize import grouping_key
 from artwork_backfill.model import CandidateRow
 from artwork_backfill.resolve.candidates import keys_of
+from artwork_backfill.review.matches import match_table
 from tests.conftest import WxycDb
 
 CATALOG = generate_catalog(400, seed=11)
@@ -747,3 +748,27 @@ def test_recheck_asks_again_no_matches_and_matches_without_a_usable_cover(
     asked = set(stats.asks_single) | set(stats.asks_bulk)
     assert asked == EXPECTED_KEYS - covered  # a match with a usable cover is never asked again
     assert uncovered_matches <= asked
+
+
+def test_resolve_ends_with_one_summary_line_and_what_it_found_per_band(
+    db: WxycDb, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    cache_path = tmp_path / "c.duckdb"
+    env = env_for(db, sim, cache_path)
+    first = run(["resolve", "--json", *FAST], env)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    # every key asked finished (final, or out of tries): every row is counted once
+    assert out["status"] == "completed" and sum(out["found"].values()) == out["candidates"]
+    with Cache(cache_path, read_only=True) as cache:
+        bands = Counter(match_table(cache)["band"].to_list())
+    # provisional: the whole cache's evidence (covers shared across keys) only lowers a band
+    assert 0 < bands["high"] <= out["found"]["high"]
+    assert bands["no_match"] == out["found"]["no_match"]
+    summary = first.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"resolve completed: asked {out['asked']} keys with ")
+    assert f"this run found (rows) high {out['found']['high']} " in summary
+    # in text mode the line ends stdout
+    again = run(["resolve", *FAST], env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip().splitlines()[-1].startswith("resolve completed: asked ")

@@ -18,6 +18,13 @@ from artwork_backfill.cli.options import stderr
 from artwork_backfill.config import DbSettings, LmlSettings
 from artwork_backfill.resolve.run import ResolveResult, run_resolve
 
+BAND_ORDER = ("high", "review", "reject", "no_match", "pending")
+
+
+def found_so_far(bands: dict[str, int]) -> str:
+    """Rows per band of the keys finished so far: `high 120 review 14 no_match 30`."""
+    return " ".join(f"{b} {bands[b]}" for b in BAND_ORDER if bands.get(b))
+
 
 def resolve_with_progress(
     cache: Cache,
@@ -38,6 +45,7 @@ def resolve_with_progress(
         TextColumn("keys"),
         TextColumn("{task.fields[requests]} req"),
         TextColumn("{task.fields[rate]}/min"),
+        TextColumn("{task.fields[found]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
@@ -53,14 +61,18 @@ def resolve_with_progress(
             f"{candidates} candidate rows, {keys} distinct keys, {to_ask} to ask "
             f"(LML {lml.display}, {lml.rate_per_min:g}/min, {lml.concurrency} in flight)"
         )
-        task_id = progress.add_task("resolve", total=to_ask, requests=0, rate="0")
+        task_id = progress.add_task("resolve", total=to_ask, requests=0, rate="0", found="")
         progress.start()
 
-    def on_progress(done: int, total: int, requests: int) -> None:
+    def on_progress(done: int, total: int, requests: int, bands: dict[str, int]) -> None:
         if task_id is not None:
             elapsed = max(time.monotonic() - started, 1e-6)
             progress.update(
-                task_id, completed=done, requests=requests, rate=f"{requests / elapsed * 60:.1f}"
+                task_id,
+                completed=done,
+                requests=requests,
+                rate=f"{requests / elapsed * 60:.1f}",
+                found=found_so_far(bands),
             )
 
     try:

@@ -21,6 +21,7 @@ from artwork_backfill.cli.options import (
     db_options,
     emit_json,
     remember_secret,
+    stderr,
     stdout,
 )
 from artwork_backfill.cli.progress import resolve_with_progress
@@ -164,6 +165,7 @@ def resolve(
         )
     if as_json:
         emit_json(result.to_json())
+        stderr.print(result.summary_line(), markup=False, highlight=False)
     else:
         table = Table(title=f"resolve {result.status}", show_header=False)
         for label, value in (
@@ -203,4 +205,5 @@ def resolve(
             stdout.print("LML has no /lookup/bulk (404): used single lookups")
         if result.transient:
             stdout.print("Re-run `artwork-backfill resolve` later to retry the transient keys.")
+        stdout.print(result.summary_line(), markup=False, highlight=False)
     return ExitStatus.INTERRUPTED if result.status == "interrupted" else ExitStatus.OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -15,13 +15,15 @@ from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DEFAULT_PARK_AFTER_RUNS, DbSettings, LmlSettings
 from artwork_backfill.db import source_identity
 from artwork_backfill.errors import LmlAuthError, LmlUnavailableError, UserError
-from artwork_backfill.model import Answer
+from artwork_backfill.judge.score import ShelfRow, score_key
+from artwork_backfill.model import Answer, CandidateRow
 from artwork_backfill.resolve.candidates import export_candidates, keys_of
 from artwork_backfill.resolve.lml import LmlClient
 from artwork_backfill.stopping import StopFlag, stop_on_signals
 
-ProgressCallback = Callable[[int, int, int], None]
-"""(keys finished this run, keys to ask this run, HTTP requests so far)."""
+ProgressCallback = Callable[[int, int, int, dict[str, int]], None]
+"""(keys finished this run, keys to ask this run, HTTP requests so far, rows per band of the
+keys finished this run, as scored so far: provisional, see `FoundSoFar`)."""
 
 
 @dataclass
@@ -43,11 +45,27 @@ class ResolveResult:
     transient_reasons: dict[str, int] = field(default_factory=dict)
     parked: int = 0  # keys parked after --park-after-runs runs without a final answer
     parked_reasons: dict[str, int] = field(default_factory=dict)
+    found: dict[str, int] = field(
+        default_factory=dict
+    )  # rows per band of the keys finished this run
     slowdowns: int = 0  # times LML's pushback (429, 5xx, failures) slowed the whole pace
     max_interval_s: float = 0.0  # the slowest pace reached, seconds between requests
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def summary_line(self) -> str:
+        """The run in one line, for the end of a long run's output."""
+        found = " ".join(f"{b} {n}" for b, n in self.found.items() if n)
+        minutes, seconds = divmod(int(self.elapsed_s), 60)
+        hours, minutes = divmod(minutes, 60)
+        took = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+        return (
+            f"resolve {self.status}: asked {self.asked} keys with {self.requests} requests in "
+            f"{took}; {self.final} of {self.keys} keys answered for good, {self.transient} "
+            f"pending, {self.not_asked} not asked, {self.parked} parked"
+            + (f"; this run found (rows) {found}" if found else "")
+        )
 
 
 def run_resolve(
@@ -118,6 +136,8 @@ def run_resolve(
     live = LivePublisher(writer)
     live.publish(force=True)  # readers see the snapshot from the start
 
+    found = FoundSoFar(rows)
+
     def sink(answers: list[Answer], done: list[str]) -> None:
         nonlocal finished, stored, batches
         writer.append_answers(run_id, answers)
@@ -125,8 +145,9 @@ def run_resolve(
         stored += len(answers)
         batches += 1
         finished += len(done)
+        found.add(answers, done)
         if progress:
-            progress(finished, len(to_ask), client.stats.requests)
+            progress(finished, len(to_ask), client.stats.requests, found.bands())
 
     started = time.monotonic()
     flag = stop if stop is not None else StopFlag()
@@ -153,6 +174,7 @@ def run_resolve(
     result.bulk_unavailable = client.stats.bulk_unavailable
     result.elapsed_s = round(elapsed, 3)
     result.requests_per_min = round(client.stats.requests / elapsed * 60, 2) if elapsed > 0 else 0.0
+    result.found = found.bands()
     result.slowdowns = client.stats.slowdowns
     result.max_interval_s = client.stats.max_interval_s
     cache.finish_run(run_id, status, result.to_json())
@@ -161,6 +183,44 @@ def run_resolve(
         result.parked = parked.height
         result.parked_reasons = _count(parked["reason"].to_list())
     return result
+
+
+class FoundSoFar:
+    """What the keys finished this run found, in rows per band, for the progress line.
+
+    Each finished key's answer is scored as `report` scores it, without the evidence only
+    the whole cache gives (covers shared across keys): a provisional count, which `report`
+    settles. Scoring one key takes well under a millisecond, beside seconds between requests.
+    """
+
+    def __init__(self, rows: Sequence[CandidateRow]) -> None:
+        self._shelf: dict[str, list[ShelfRow]] = {}
+        for r in rows:
+            self._shelf.setdefault(r.key_id, []).append(
+                ShelfRow(
+                    library_id=r.library_id,
+                    legacy_release_id=r.legacy_release_id,
+                    artist_name=r.artist_name,
+                    album_title=r.album_title,
+                    format_name=r.format_name,
+                    discogs_artist_id=r.discogs_artist_id,
+                )
+            )
+        self._bands: dict[str, list[str]] = {}
+
+    def add(self, answers: Sequence[Answer], done: Sequence[str]) -> None:
+        finished = set(done)
+        for a in answers:  # the last answer of a finished key is the one it finished with
+            if a.key_id in finished:
+                verdicts = score_key(self._shelf.get(a.key_id, []), a)
+                self._bands[a.key_id] = [str(v.band) for v in verdicts]
+
+    def bands(self) -> dict[str, int]:
+        counts = dict.fromkeys(("high", "review", "reject", "no_match", "pending"), 0)
+        for bands in self._bands.values():
+            for band in bands:
+                counts[band] = counts.get(band, 0) + 1
+        return counts
 
 
 class LivePublisher:
