@@ -55,7 +55,9 @@ NOT_FINAL = {"transient", "error"}
 ONCE = ["--max-attempts", "1", "--max-consecutive-failures", "1000"]
 
 
-def resolve(env: dict[str, str], *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def resolve(
+    env: dict[str, str], *args: str, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
     return run_cli(["resolve", "--json", *FAST, *args], env, timeout=timeout)
 
 
@@ -91,8 +93,9 @@ def test_5xx_bursts_are_transient_and_a_later_good_run_finishes(
     policy = per_key({k: status_reply(s) for k, s in statuses.items()})
     with FaultServer(catalog, policy) as lml:
         env = fault_env(wxyc_db, lml.url, cache)
-        out = ok_json(resolve(env, "--no-bulk", "--max-attempts", "2",
-                              "--max-consecutive-failures", "1000"))
+        out = ok_json(
+            resolve(env, "--no-bulk", "--max-attempts", "2", "--max-consecutive-failures", "1000")
+        )
         asks = lml.asks("single")
         assert out["transient"] == len(statuses)
         assert all(asks[k] == 2 for k in statuses)  # bounded: --max-attempts per run
@@ -118,12 +121,19 @@ def test_resets_truncation_malformed_json_and_hangs_are_transient(
     keys = sorted(candidate_keys(catalog))
     faults: dict[str, tuple[Reply, tuple[str, ...]]] = {
         keys[0]: (RESET, ("connection_error",)),
-        keys[1]: (Reply(body=b'{"results": [{"library_item": {"id": 1', action="truncate"),
-                  ("connection_error", "bad_json", "client_timeout")),
+        keys[1]: (
+            Reply(body=b'{"results": [{"library_item": {"id": 1', action="truncate"),
+            ("connection_error", "bad_json", "client_timeout"),
+        ),
         keys[2]: (Reply(body=b'{"results": [{"library_item": '), ("bad_json",)),
         keys[3]: (Reply(body=b"\xff\xfe\x00garbage"), ("bad_json", "bad_body")),
-        keys[4]: (Reply(body=b"<html><body>502 Bad Gateway</body></html>",
-                        headers={"Content-Type": "text/html"}), ("bad_json", "bad_body")),
+        keys[4]: (
+            Reply(
+                body=b"<html><body>502 Bad Gateway</body></html>",
+                headers={"Content-Type": "text/html"},
+            ),
+            ("bad_json", "bad_body"),
+        ),
         keys[5]: (HANG, ("client_timeout",)),
         keys[6]: (Reply(body=b""), ("bad_json", "bad_body")),
     }
@@ -143,9 +153,7 @@ def test_resets_truncation_malformed_json_and_hangs_are_transient(
     assert_all_high(cache, set(keys))
 
 
-def test_a_dripping_body_is_bounded_by_the_request_timeout(
-    wxyc_db: WxycDb, tmp_path: Path
-) -> None:
+def test_a_dripping_body_is_bounded_by_the_request_timeout(wxyc_db: WxycDb, tmp_path: Path) -> None:
     """One byte every 0.5 s never trips a read timeout: the timeout must bound the whole
     request, so the run ends and the keys are `client_timeout` (transient)."""
     catalog = seeded_catalog(wxyc_db, ROWS)
@@ -154,8 +162,9 @@ def test_a_dripping_body_is_bounded_by_the_request_timeout(
     with FaultServer(catalog, always(drip)) as lml:
         env = fault_env(wxyc_db, lml.url, cache)
         try:
-            done = resolve(env, "--no-bulk", "--limit", "2", "--request-timeout", "2", *ONCE,
-                           timeout=45)
+            done = resolve(
+                env, "--no-bulk", "--limit", "2", "--request-timeout", "2", *ONCE, timeout=45
+            )
         except subprocess.TimeoutExpired:
             pytest.fail("resolve never ended: --request-timeout does not bound a dripping body")
         out = ok_json(done)
@@ -238,15 +247,19 @@ def test_wrong_shaped_bulk_answers_are_never_final(wxyc_db: WxycDb, tmp_path: Pa
                 {"index": 5, "status": "match", "lookup": {"results": "abc"}},
                 {"index": 6, "status": "match", "lookup": []},
                 {"index": 7, "status": "bogus", "lookup": good[7]["lookup"]},
-                {"index": 8, "status": "match",
-                 "lookup": {"results": [{"library_item": lib, "artwork": [art]}]}},
+                {
+                    "index": 8,
+                    "status": "match",
+                    "lookup": {"results": [{"library_item": lib, "artwork": [art]}]},
+                },
                 {"index": 9.0, "status": "match", "lookup": good[9]["lookup"]},
                 {"index": 10, "status": "match", "lookup": {"results": ["a"]}},
             ]
             return json_reply({"results": wrong + good[n_shaped:]})
 
-        lml.policy = on("bulk", script(json_reply({}), json_reply({"results": "x"}),
-                                       then=second_bulk))
+        lml.policy = on(
+            "bulk", script(json_reply({}), json_reply({"results": "x"}), then=second_bulk)
+        )
         env = fault_env(wxyc_db, lml.url, cache)
         ok_json(resolve(env, "--max-attempts", "3", "--max-consecutive-failures", "1000"))
         bulk_order = lml.requests("bulk")[-1].key_ids
@@ -302,9 +315,19 @@ WRONG_SHAPE = {"results": [{}]}
 BREAKER_CASES = {
     "http_404": (on("bulk", always(status_reply(404)), always(status_reply(404))), True),
     "http_400": (always(status_reply(400, "Malformed body")), False),
-    "http_422": (always(json_reply({"detail": [{"loc": ["body", "raw_message"],
-                                                "msg": "Field required", "type": "missing"}]},
-                                   status=422)), False),
+    "http_422": (
+        always(
+            json_reply(
+                {
+                    "detail": [
+                        {"loc": ["body", "raw_message"], "msg": "Field required", "type": "missing"}
+                    ]
+                },
+                status=422,
+            )
+        ),
+        False,
+    ),
     "http_429": (always(status_reply(429, "Too Many Requests")), False),
     "http_503": (always(status_reply(503, "Service Unavailable")), False),
     "http_301": (always(Reply(status=301, action="redirect")), False),
@@ -326,8 +349,16 @@ def test_breaker_stops_on_requests_without_a_usable_answer(
     n, concurrency = 3, 4
     with FaultServer(catalog, policy) as lml:
         env = fault_env(wxyc_db, lml.url, cache)
-        done = resolve(env, *([] if with_bulk else ["--no-bulk"]), "--max-attempts", "2",
-                       "--max-consecutive-failures", str(n), "--concurrency", str(concurrency))
+        done = resolve(
+            env,
+            *([] if with_bulk else ["--no-bulk"]),
+            "--max-attempts",
+            "2",
+            "--max-consecutive-failures",
+            str(n),
+            "--concurrency",
+            str(concurrency),
+        )
         singles, bulks, elsewhere = lml.count("single"), lml.count("bulk"), lml.count("other")
     assert done.returncode == 1, (done.returncode, done.stdout[-500:], done.stderr[-1000:])
     line = one_line_error(done)
@@ -341,9 +372,7 @@ def test_breaker_stops_on_requests_without_a_usable_answer(
     assert {s["classification"] for s in states.values()} <= NOT_FINAL | {None}
 
 
-def test_bulk_404_falls_back_to_single_and_is_no_failure(
-    wxyc_db: WxycDb, tmp_path: Path
-) -> None:
+def test_bulk_404_falls_back_to_single_and_is_no_failure(wxyc_db: WxycDb, tmp_path: Path) -> None:
     catalog = seeded_catalog(wxyc_db, ROWS)
     cache = tmp_path / "c.duckdb"
     with FaultServer(catalog, on("bulk", always(status_reply(404, "Not Found")))) as lml:
@@ -406,17 +435,32 @@ def test_pushback_slows_the_pace_and_the_run_still_completes(
     catalog = seeded_catalog(wxyc_db, ROWS)
     keys = candidate_keys(catalog)
     with FaultServer(catalog) as lml:
-        clean = ok_json(resolve(fault_env(wxyc_db, lml.url, tmp_path / "a.duckdb"),
-                                "--no-bulk", "--limit", "3"))
+        clean = ok_json(
+            resolve(fault_env(wxyc_db, lml.url, tmp_path / "a.duckdb"), "--no-bulk", "--limit", "3")
+        )
         assert clean["slowdowns"] == 0
 
-        burst = [status_reply(503), status_reply(429), status_reply(503), status_reply(503),
-                 status_reply(429), status_reply(503)]
+        burst = [
+            status_reply(503),
+            status_reply(429),
+            status_reply(503),
+            status_reply(503),
+            status_reply(429),
+            status_reply(503),
+        ]
         lml.policy = script(*burst)
         lml.reset_log()
         cache = tmp_path / "b.duckdb"
-        out = ok_json(resolve(fault_env(wxyc_db, lml.url, cache), "--no-bulk",
-                              "--max-attempts", "4", "--max-consecutive-failures", "20"))
+        out = ok_json(
+            resolve(
+                fault_env(wxyc_db, lml.url, cache),
+                "--no-bulk",
+                "--max-attempts",
+                "4",
+                "--max-consecutive-failures",
+                "20",
+            )
+        )
         assert lml.count("single") == len(keys) + len(burst)
     assert isinstance(out["slowdowns"], int) and out["slowdowns"] > 0
     assert out["transient"] == 0
@@ -447,16 +491,22 @@ def test_integers_outside_64_bits_break_nothing_and_are_never_high(
                 art["confidence"] = value
             return json_reply(lookup_response([{"library_item": lib, "artwork": art}]))
 
-        cases = [("release_id", 10**30), ("library_id", 10**30), ("release_id", 2**63),
-                 ("library_id", -(2**63) - 1), ("discogs_artist_id", 10**30),
-                 ("confidence", 10**30)]
-        odd = {k: huge(k, where, value) for k, (where, value) in zip(keys, cases)}
+        cases = [
+            ("release_id", 10**30),
+            ("library_id", 10**30),
+            ("release_id", 2**63),
+            ("library_id", -(2**63) - 1),
+            ("discogs_artist_id", 10**30),
+            ("confidence", 10**30),
+        ]
+        odd = {k: huge(k, where, value) for k, (where, value) in zip(keys, cases, strict=False)}
         lml.policy = per_key(odd)
         env = fault_env(wxyc_db, lml.url, cache)
         ok_json(resolve(env, "--no-bulk", *ONCE))
 
-    report = report_json(env, "--export", str(tmp_path / "m.csv"), "--html",
-                         str(tmp_path / "r.html"))
+    report = report_json(
+        env, "--export", str(tmp_path / "m.csv"), "--html", str(tmp_path / "r.html")
+    )
     assert report["candidates"] > 0
     done = run_cli(["export-parquet", str(tmp_path / "a.parquet")], env, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -467,12 +517,13 @@ def test_integers_outside_64_bits_break_nothing_and_are_never_high(
 
     dry = ok_json(run_cli(["apply", "--json", "--no-live-pause"], env, timeout=60))
     assert dry["applied"] == 0
-    applied = ok_json(run_cli(["apply", "--json", "--execute", "--no-live-pause"], env,
-                              timeout=60))
+    applied = ok_json(run_cli(["apply", "--json", "--execute", "--no-live-pause"], env, timeout=60))
     with wxyc_db.connect() as conn:
-        written = dict(conn.execute(
-            "SELECT id, artwork_url FROM wxyc_schema.library WHERE artwork_url IS NOT NULL"
-        ).fetchall())
+        written = dict(
+            conn.execute(
+                "SELECT id, artwork_url FROM wxyc_schema.library WHERE artwork_url IS NOT NULL"
+            ).fetchall()
+        )
     odd_rows = {i for k in odd for i in catalog.keys[k].library_ids}
     before = {r.library_id for r in catalog.rows if r.artwork_url is not None}
     assert not (set(written) - before) & odd_rows
@@ -484,4 +535,3 @@ def test_integers_outside_64_bits_break_nothing_and_are_never_high(
 
 def cover_url_for(server: FaultServer, key_id: str) -> str:
     return good_item(server, key_id)["results"][0]["artwork"]["artwork_url"]
-
