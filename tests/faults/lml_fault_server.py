@@ -70,7 +70,7 @@ class Request:
 
     @property
     def endpoint(self) -> str:
-        """"single", "bulk" or "other"."""
+        """ "single", "bulk" or "other"."""
         return {LOOKUP: "single", BULK: "bulk"}.get(self.path, "other")
 
     @property
@@ -442,9 +442,7 @@ class FaultServer:
             if row.legacy_release_id in seen:
                 continue
             seen.add(row.legacy_release_id)
-            results.append(
-                result_item(row.legacy_release_id, str(album), str(artist), release)
-            )
+            results.append(result_item(row.legacy_release_id, str(album), str(artist), release))
         return lookup_response(results[:5])
 
     def right_reply(self, req: Request) -> Reply:
