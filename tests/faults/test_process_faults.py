@@ -251,13 +251,12 @@ def test_a_second_process_on_a_cache_in_use_gets_one_line(wxyc_db: WxycDb, tmp_p
 
 
 def broken_commands(tmp_path: Path) -> list[list[str]]:
-    """One command of each way of opening the cache: writing (resolve, apply --execute, undo
-    --execute) and reading (report with its files, export-parquet)."""
+    """Commands of each way of opening the cache: writing (resolve, apply --execute; undo opens
+    it as apply does) and reading (report with its files, export-parquet)."""
     return [
         ["resolve", *FAST],
         ["report", "--html", str(tmp_path / "review.html"), "--export", str(tmp_path / "m.csv")],
         ["apply", "--execute"],
-        ["undo", "no-such-run", "--execute"],
         ["export-parquet", str(tmp_path / "answers.parquet")],
     ]
 
