@@ -48,6 +48,8 @@ class ResolveResult:
     found: dict[str, int] = field(
         default_factory=dict
     )  # rows per band of the keys finished this run
+    live_publishes: int = 0  # copies published for readers (see LivePublisher)
+    live_publish_s: float = 0.0  # writer time they took
     slowdowns: int = 0  # times LML's pushback (429, 5xx, failures) slowed the whole pace
     max_interval_s: float = 0.0  # the slowest pace reached, seconds between requests
 
@@ -175,6 +177,8 @@ def run_resolve(
     result.elapsed_s = round(elapsed, 3)
     result.requests_per_min = round(client.stats.requests / elapsed * 60, 2) if elapsed > 0 else 0.0
     result.found = found.bands()
+    result.live_publishes = live.publishes
+    result.live_publish_s = round(live.seconds, 3)
     result.slowdowns = client.stats.slowdowns
     result.max_interval_s = client.stats.max_interval_s
     cache.finish_run(run_id, status, result.to_json())
