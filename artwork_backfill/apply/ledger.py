@@ -56,6 +56,10 @@ from artwork_backfill.logs import RunLog
 APPLY_BATCH = "apply-batch"
 UNDO_BATCH = "undo-batch"
 IN_PROGRESS_WAIT_S = 30.0
+# An intent is open until it is settled (`committed`) or closed (`rolled_back`): `running`,
+# or `died` once a writable open of the cache marked its process dead (`Cache` marks every
+# run left `running` so, intents too). Either way only Postgres can say how its batch ended.
+OPEN_STATUSES: tuple[str, ...] = ("running", "died")
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class Ledger:
         out: list[Intent] = []
         for command in (APPLY_BATCH, UNDO_BATCH):
             runs = self.cache.runs(command)
-            for row in runs.filter(pl.col("status") == "running").iter_rows(named=True):
+            for row in runs.filter(pl.col("status").is_in(OPEN_STATUSES)).iter_rows(named=True):
                 s = json.loads(row["settings"])
                 out.append(
                     Intent(

@@ -227,14 +227,17 @@ def test_a_second_process_on_a_cache_in_use_gets_one_line(wxyc_db: WxycDb, tmp_p
                 "the first resolve to ask", lambda: first.poll() is not None or lookups(sim) >= 1
             )
             assert first.poll() is None, first.communicate()[1][-1500:]
-            for args in (
-                ["resolve", *FAST],
-                ["report"],
-                ["apply"],
-                ["export-parquet", str(tmp_path / "a.parquet")],
-            ):
-                second = run_cli(args, env)
-                assert_one_clear_error(second, "in use")
+            # a second writer: one line
+            for args in (["resolve", *FAST], ["apply", "--execute"], ["undo", "x", "--execute"]):
+                assert_one_clear_error(run_cli(args, env), "in use")
+            # readers read what the running resolve published so far (`<cache>.live`), or
+            # refuse in one line while nothing is published yet
+            for args in (["report", "--json", "--sample", "0"], ["apply", "--json"]):
+                reader = run_cli(args, env)
+                if reader.returncode != 0:
+                    assert_one_clear_error(reader, "in use")
+                else:
+                    assert "Traceback" not in reader.stderr
             assert first.poll() is None  # the first process never noticed
             first.send_signal(signal.SIGINT)
             ended = finish(first)
