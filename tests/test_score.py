@@ -461,3 +461,20 @@ def test_ids_inside_64_bits_are_read() -> None:
 )
 def test_a_url_with_a_character_that_must_be_percent_encoded_is_refused(url: str) -> None:
     assert "url_malformed" in _check(url)  # refused, never repaired
+
+
+@pytest.mark.parametrize("field", ["confidence", "discogs_artist_id", "release_year", "master_id"])
+def test_an_integer_beyond_64_bits_in_any_field_makes_the_answer_garbled(field: str) -> None:
+    body = aug_body(
+        [
+            res(
+                item(1001, "Emperor Tomato Ketchup", "Stereolab"),
+                art(5_550_101, "Emperor Tomato Ketchup", "Stereolab"),
+            )
+        ]
+    )
+    assert classify_body(body)[0] is Classification.MATCH
+    body["results"][0]["artwork"][field] = 10**30
+    assert classify_body(body) == (Classification.TRANSIENT, "int_out_of_range")
+    body["results"][0]["artwork"][field] = -(2**63) - 1
+    assert classify_body(body) == (Classification.TRANSIENT, "int_out_of_range")

@@ -68,6 +68,7 @@ def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classifica
     - a result that is not a LookupResultItem (not an object, no `library_item` object with
       an integer `id`, an `artwork` that is neither null nor an object with an integer
       `release_id`): transient, a garbled answer is no answer;
+    - an integer outside 64 bits anywhere in it: transient (`int_out_of_range`);
     - `timeout: true`: transient;
     - `degraded` (any reason but `cache_only`) without artwork: transient;
     - `degraded` (any reason but `cache_only`) with artwork, where a result of the key's own
@@ -86,6 +87,8 @@ def classify_body(body: Any, legacy_ids: Sequence[int] = ()) -> tuple[Classifica
         return T.TRANSIENT, "bad_body"
     if (shape := result_shape_problem(results)) is not None:
         return T.TRANSIENT, shape
+    if _has_int_beyond_64_bits(body):
+        return T.TRANSIENT, "int_out_of_range"
     if body.get("timeout") is True:
         return T.TRANSIENT, "timeout_flag"
     degraded = body.get("degraded") is True
@@ -107,6 +110,21 @@ def _is_int(value: Any) -> bool:
     """An id the scorer can read (`as_int`: an integer, or its digits as text) that fits the
     cache's and the catalog's 64-bit columns."""
     return as_int(value) is not None
+
+
+_INT64_LIMIT = 2**63
+
+
+def _has_int_beyond_64_bits(value: Any) -> bool:
+    """Whether any integer anywhere in a parsed answer is outside 64 bits: no field of LML's
+    (ids, years, confidences, counters) is, so such an answer is garbled, whichever field."""
+    if isinstance(value, int):
+        return not -_INT64_LIMIT <= value < _INT64_LIMIT
+    if isinstance(value, dict):
+        return any(_has_int_beyond_64_bits(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_int_beyond_64_bits(v) for v in value)
+    return False
 
 
 def result_shape_problem(results: list[Any]) -> str | None:

@@ -639,6 +639,7 @@ GARBLED_REASONS = frozenset(
         "bad_result_item",
         "bad_library_item",
         "bad_artwork",
+        "int_out_of_range",
         "bulk_item_missing",
         "bulk_item_malformed",
     }

@@ -201,7 +201,8 @@ def test_wrong_shaped_single_answers_are_never_final(wxyc_db: WxycDb, tmp_path: 
                 {"results": [{"library_item": lib, "artwork": [art]}]},  # artwork a list
                 {"results": [{"artwork": art}]},  # no library_item
                 {"results": [{"library_item": {"title": lib["title"]}, "artwork": art}]},  # no id
-                {"results": [{"library_item": {**lib, "id": str(lib["id"])}, "artwork": art}]},
+                # an id that is no integer (its digits as text are read: see test_score)
+                {"results": [{"library_item": {**lib, "id": f"#{lib['id']}"}, "artwork": art}]},
                 {"results": [{"library_item": lib, "artwork": "https://i.discogs.com/x.jpeg"}]},
                 {"results": None},
                 [],
