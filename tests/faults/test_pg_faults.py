@@ -35,7 +35,7 @@ from artwork_backfill.review.matches import match_table
 from tests.conftest import WxycDb
 from tests.faults.conftest import FAST, fault_env, ok_json, run_cli, seeded_catalog
 
-ROWS = 200
+ROWS = 150
 HOOKS = Path(__file__).resolve().parent.parent / "_apply_with_hooks.py"
 WAIT_S = 90.0  # the bound on every wait for a state (a hang guard, never a speed assertion)
 

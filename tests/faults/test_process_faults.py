@@ -97,7 +97,7 @@ def final_keys(catalog: Catalog) -> set[str]:
 def test_kill_9_of_resolve_at_random_points_then_a_rerun_scores_as_a_clean_run(
     wxyc_db: WxycDb, tmp_path: Path
 ) -> None:
-    catalog = seeded_catalog(wxyc_db, 220)
+    catalog = seeded_catalog(wxyc_db, 180)
     rng = random.Random(20260114)
     concurrency = 4
     kills = 3
@@ -356,8 +356,6 @@ def test_a_read_only_cache_directory(made: Made, tmp_path: Path) -> None:
         # the commands that only read it work
         report = ok_json(run_cli(["report", "--json", "--sample", "0"], env))
         assert report["candidates"] > 0
-        dry = ok_json(run_cli(["apply", "--json"], env))
-        assert dry["dry_run"] is True and dry["planned"] == len(planned(cache_path))
         # a new cache in the read-only directory
         done = run_cli(["resolve", *FAST], {**env, "ARTWORK_BACKFILL_CACHE": str(ro / "n.duckdb")})
         assert "read-only" in assert_one_clear_error(done).lower()
@@ -378,8 +376,8 @@ def test_a_new_cache_below_a_read_only_directory_is_one_line(
 def test_a_full_disk_while_resolve_writes_is_one_line_and_keeps_what_was_stored(
     wxyc_db: WxycDb, tmp_path: Path
 ) -> None:
-    catalog = seeded_catalog(wxyc_db, 300)
-    with tmpfs(tmp_path / "small", "512k") as small:
+    catalog = seeded_catalog(wxyc_db, 250)
+    with tmpfs(tmp_path / "small", "384k") as small:
         cache_path = small / "c.duckdb"
         with start_simulator(catalog, SimulatorConfig(latency_ms=1, jitter_ms=0)) as sim:
             env = fault_env(wxyc_db, sim.url, cache_path)
