@@ -48,6 +48,21 @@ RESPONSE_COLUMNS = [
 _OPEN_WRITABLE: dict[str, int] = {}
 
 
+def _is_io(text: str) -> bool:
+    lowered = text.lower()
+    return any(
+        word in lowered
+        for word in (
+            "no space",
+            "disk",
+            "i/o",
+            "read-only file system",
+            "could not write",
+            "failed to write",
+        )
+    )
+
+
 def live_path(cache_path: Path) -> Path:
     """Where a running resolve publishes the copy readers open (`Cache.publish_live`)."""
     return cache_path.with_name(cache_path.name + ".live")
@@ -87,7 +102,12 @@ class Cache:
                 f"cache {self.path} does not exist: run `artwork-backfill resolve` first"
             )
         if not read_only:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(
+                    f"cannot create the cache's directory {self.path.parent}: {exc.strerror or exc}"
+                ) from None
         self.live = False  # reading the copy a running resolve publishes (see publish_live)
         try:
             self.conn = duckdb.connect(str(self.path), read_only=read_only)
@@ -243,8 +263,11 @@ class Cache:
         before stays in the file: DuckDB's write-ahead log keeps the last transaction whole."""
         try:
             yield
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.TransactionException) as exc:
+            # a commit that cannot reach the disk surfaces as a TransactionException
             text = first_line(exc)
+            if isinstance(exc, duckdb.TransactionException) and not _is_io(text):
+                raise
             if "corrupt" in text.lower() or "checksum" in text.lower():
                 raise CacheDamagedError(self.path, text) from None
             raise UserError(
