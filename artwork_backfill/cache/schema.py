@@ -14,14 +14,17 @@ import polars as pl
 from artwork_backfill.errors import UserError
 from artwork_backfill.judge.answers import body_has_artwork, classify_body
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Layouts this tool still opens: a writable open migrates them to SCHEMA_VERSION, a read-only
 # one reads them as they are (missing columns read as null).
 #   1 -> 2: candidates.discogs_artist_id (the shelf artist's Discogs id) added; stored
 #           answers judged again: has_artwork means "a usable cover URL" (a spacer,
 #           placeholder, artist photo or label logo no longer counts), and final answers
 #           without a results list or whose shed tail took the own row's cover are transient.
-OLDER_VERSIONS = ("1",)
+#   2 -> 3: journal.previous_artwork_url (the value a write replaced: NULL for a backfill, the
+#           old cover for an audit's repair) and journal.verdict_id (the verdict written);
+#           the audit snapshot (audit_rows: filled rows with their current value).
+OLDER_VERSIONS = ("1", "2")
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS meta (
@@ -74,7 +77,21 @@ DDL = [
         album_title VARCHAR,
         band VARCHAR,
         written_at TIMESTAMPTZ NOT NULL,
+        previous_artwork_url VARCHAR,
+        verdict_id VARCHAR,
         PRIMARY KEY (run_id, library_id))""",
+    """CREATE TABLE IF NOT EXISTS audit_rows (
+        library_id INTEGER PRIMARY KEY,
+        legacy_release_id BIGINT NOT NULL,
+        artist_name VARCHAR NOT NULL,
+        album_title VARCHAR NOT NULL,
+        format_name VARCHAR,
+        has_discogs_artist BOOLEAN NOT NULL,
+        discogs_artist_id BIGINT,
+        key_id VARCHAR NOT NULL,
+        artwork_url VARCHAR NOT NULL,
+        snapshot_run VARCHAR NOT NULL,
+        exported_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS undo_log (
         undo_run_id VARCHAR NOT NULL,
         run_id VARCHAR NOT NULL,
@@ -133,6 +150,9 @@ def migrate(conn: duckdb.DuckDBPyConnection, version: str) -> None:
         if version == "1":
             _run(conn, "ALTER TABLE candidates ADD COLUMN IF NOT EXISTS discogs_artist_id BIGINT")
             rejudge_answers(conn)
+        if version in ("1", "2"):
+            _run(conn, "ALTER TABLE journal ADD COLUMN IF NOT EXISTS previous_artwork_url VARCHAR")
+            _run(conn, "ALTER TABLE journal ADD COLUMN IF NOT EXISTS verdict_id VARCHAR")
         _run(conn, "UPDATE meta SET value = ? WHERE name = 'schema_version'", [SCHEMA_VERSION])
         _run(conn, "COMMIT")
     except BaseException:

@@ -695,13 +695,17 @@ class Cache:
 
     # -- journal (apply / undo) -----------------------------------------------------------
 
-    def journal_write(
-        self, run_id: str, rows: Sequence[tuple[int, str, str | None, str | None, str | None]]
-    ) -> None:
-        """Record rows a run wrote: (library_id, artwork_url, artist_name, album_title, band)."""
+    def journal_write(self, run_id: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Record rows a run wrote: (library_id, artwork_url, artist_name, album_title, band),
+        optionally followed by (previous_artwork_url, verdict_id): the value the write
+        replaced (None for a backfill, the old cover for a repair) and the verdict written."""
         if not rows:
             return
         now = _ts(time.time())
+
+        def extra(r: tuple[Any, ...], i: int) -> Any:
+            return r[i] if len(r) > i else None
+
         frame = pl.DataFrame(
             {
                 "run_id": [run_id] * len(rows),
@@ -711,6 +715,8 @@ class Cache:
                 "album_title": [r[3] for r in rows],
                 "band": [r[4] for r in rows],
                 "written_at": [now] * len(rows),
+                "previous_artwork_url": [extra(r, 5) for r in rows],
+                "verdict_id": [extra(r, 6) for r in rows],
             },
             schema={
                 "run_id": pl.String,
@@ -720,12 +726,16 @@ class Cache:
                 "album_title": pl.String,
                 "band": pl.String,
                 "written_at": pl.Datetime("us", "UTC"),
+                "previous_artwork_url": pl.String,
+                "verdict_id": pl.String,
             },
         )
+        cols = ", ".join(frame.columns)
         self.conn.register("_journal_rows", frame)
         try:
             self._all(
-                "INSERT INTO journal SELECT * FROM _journal_rows ON CONFLICT (run_id, library_id) DO NOTHING"
+                f"INSERT INTO journal ({cols}) SELECT {cols} FROM _journal_rows "
+                "ON CONFLICT (run_id, library_id) DO NOTHING"
             )
         finally:
             self.conn.unregister("_journal_rows")
