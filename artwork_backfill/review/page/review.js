@@ -19,6 +19,8 @@
   });
   var state = { band: DATA.defaultBand, reason: "", decision: "", search: "", sort: "score-asc", page: 0 };
   var shown = [];
+  var current = -1;  // the current row (keyboard): an index into ROWS, shown on this page; -1 none
+  var reviewRows = count(function (i) { return ROWS[i][C.band] === "review"; });
   var $ = function (id) { return document.getElementById(id); };
 
   function el(tag, cls, text) {
@@ -120,11 +122,13 @@
 
   // -- rendering (one page at a time) -------------------------------------------------------
   function pages() { return Math.max(1, Math.ceil(shown.length / DATA.pageSize)); }
+  function pageRows() { var start = state.page * DATA.pageSize; return shown.slice(start, start + DATA.pageSize); }
   function render() {
     var body = document.querySelector("#rows tbody");
     var frag = document.createDocumentFragment();
-    var start = state.page * DATA.pageSize;
-    shown.slice(start, start + DATA.pageSize).forEach(function (i) { frag.appendChild(renderRow(i)); });
+    var rows = pageRows();
+    if (rows.indexOf(current) < 0) current = -1;  // the current row is always one on this page
+    rows.forEach(function (i) { frag.appendChild(renderRow(i)); });
     body.replaceChildren(frag);
     $("page").textContent = "page " + (state.page + 1) + " of " + pages() + " (" + shown.length + " rows)";
     $("prev").disabled = state.page === 0;
@@ -137,6 +141,7 @@
     tr.dataset.index = String(i);
     tr.dataset.libraryId = row[C.library_id];
     tr.dataset.band = row[C.band];
+    if (i === current) { tr.classList.add("current"); tr.setAttribute("aria-current", "true"); }
     var cover = el("td", "cover"), url = row[C.artwork_url];
     if (/^https:\/\//i.test(url)) {
       var img = el("img"); img.loading = "lazy"; img.alt = "cover"; img.referrerPolicy = "no-referrer";
@@ -202,6 +207,15 @@
     if (refusedSaved) text += " · " + refusedSaved + " saved accepts dropped (reviewers decide review rows only)";
     if (!storageOk) text += " · this browser does not keep decisions: download them before closing";
     $("status").textContent = text;
+    var left = reviewRows;
+    decisions.forEach(function (d, i) { if (ROWS[i][C.band] === "review") left--; });
+    $("left").textContent = left + " of " + reviewRows + " review rows left to decide";
+  }
+  // Set row i's decision to `value`: "accept", "reject" or "" (none). Unlike a button it does
+  // not toggle; an accept goes through `decide` and its refusal. False when refused.
+  function setDecision(i, value) {
+    if (value === "") { decisions.delete(i); save(); notice(""); return true; }
+    return decisions.get(i) === value ? true : decide(i, value);
   }
 
   // -- CSV (the same layout and quoting as `artwork-backfill report --export x.csv`) ---------
@@ -235,9 +249,11 @@
 
   // -- wiring ---------------------------------------------------------------------------------
   document.querySelector("#rows tbody").addEventListener("click", function (ev) {
+    var tr = ev.target.closest("tr");
+    if (tr) setCurrent(Number(tr.dataset.index), false);  // a row clicked is the current row
     var button = ev.target.closest("button");
     if (!button) return;
-    var tr = button.closest("tr"), i = Number(tr.dataset.index);
+    var i = Number(tr.dataset.index);
     decide(i, button.classList.contains("accept") ? "accept" : "reject");
     paint(tr, i);
     status();
@@ -254,8 +270,8 @@
   $("prev").addEventListener("click", function () { if (state.page > 0) { state.page--; render(); } });
   $("next").addEventListener("click", function () { if (state.page < pages() - 1) { state.page++; render(); } });
   $("accept-page").addEventListener("click", function () {
-    var start = state.page * DATA.pageSize, accepted = 0, skipped = 0;
-    shown.slice(start, start + DATA.pageSize).forEach(function (i) {
+    var accepted = 0, skipped = 0;
+    pageRows().forEach(function (i) {
       if (decisions.has(i)) return;
       if (refusal(i)) { skipped++; return; }
       decisions.set(i, "accept");
@@ -272,25 +288,88 @@
     decisions.clear(); save(); render();
   });
 
+  // -- the keyboard -----------------------------------------------------------------------------
+  // j/ArrowDown and k/ArrowUp move the current row (on to the next or previous page), a / r / u
+  // accept, reject or clear its decision (through setDecision, so an accept the rules refuse
+  // changes nothing and says why, as the button does), ? shows the help. Keys typed into the
+  // search box or a list are theirs: the page does nothing with them.
+  function rowElement(i) { return document.querySelector('#rows tbody tr[data-index="' + Number(i) + '"]'); }
+  function setCurrent(i, scroll) {
+    var old = current >= 0 ? rowElement(current) : null;
+    if (old) { old.classList.remove("current"); old.removeAttribute("aria-current"); }
+    var tr = i >= 0 ? rowElement(i) : null;
+    current = tr ? i : -1;
+    if (!tr) return;
+    tr.classList.add("current");
+    tr.setAttribute("aria-current", "true");
+    if (scroll) reveal(tr);
+  }
+  // Scroll the row into the window, below the sticky controls (which cover the top).
+  function reveal(tr) {
+    var rect = tr.getBoundingClientRect(), top = $("controls").getBoundingClientRect().bottom;
+    if (rect.top < top) window.scrollBy(0, rect.top - top);
+    else if (rect.bottom > window.innerHeight) window.scrollBy(0, Math.min(rect.bottom - window.innerHeight, rect.top - top));
+  }
+  function move(step) {
+    var rows = pageRows(), at = rows.indexOf(current);
+    if (!rows.length) { notice("no rows shown: change the filters"); return; }
+    if (at < 0) { setCurrent(step > 0 ? rows[0] : rows[rows.length - 1], true); return; }
+    if (at + step >= 0 && at + step < rows.length) { setCurrent(rows[at + step], true); return; }
+    var page = state.page + step;
+    if (page < 0 || page >= pages()) return;  // the first or the last row shown: stay
+    state.page = page;
+    render();
+    rows = pageRows();
+    setCurrent(step > 0 ? rows[0] : rows[rows.length - 1], true);
+  }
+  function keyDecide(value) {
+    var tr = current >= 0 ? rowElement(current) : null;
+    if (!tr) { notice("no current row: press j or \u2193 to choose one"); return; }
+    setDecision(current, value);
+    paint(tr, current);
+    status();
+  }
+  function showHelp(open) {
+    $("keys-help").hidden = !open;
+    $("keys").setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  $("keys").addEventListener("click", function () { showHelp($("keys-help").hidden); });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey || ev.isComposing) return;
+    var target = ev.target;
+    if (target && (target.isContentEditable ||
+                   (target.closest && target.closest("input, select, textarea")))) return;
+    var key = ev.key && ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+    if (key === "j" || key === "ArrowDown") move(1);
+    else if (key === "k" || key === "ArrowUp") move(-1);
+    else if (key === "a") keyDecide("accept");
+    else if (key === "r") keyDecide("reject");
+    else if (key === "u") keyDecide("");
+    else if (key === "?") showHelp($("keys-help").hidden);
+    else if (key === "Escape" && !$("keys-help").hidden) showHelp(false);
+    else return;
+    ev.preventDefault();
+  });
+
   load();
   fillSelects();
   refilter();
   // For tests and the console. Decisions go through `decide` and its checks, by library id:
   // `value` "accept", "reject" or "" (no decision); false (and a notice) when refused.
   function decideById(libraryId, value) {
-    var i = byId.get(String(libraryId)), ok = true;
+    var i = byId.get(String(libraryId));
     if (i === undefined) { notice("no row with library id " + libraryId); return false; }
-    if (value === "") { decisions.delete(i); save(); notice(""); }
-    else if (value !== "accept" && value !== "reject") {
+    if (value !== "" && value !== "accept" && value !== "reject") {
       notice("a decision is accept, reject or empty, not " + JSON.stringify(value)); return false;
     }
-    else if (decisions.get(i) !== value) ok = decide(i, value);
+    var ok = setDecision(i, value);
     render();
     return ok;
   }
   window.artworkBackfillReview = {
     csv: csv, rows: ROWS.length, refilter: refilter, decide: decideById,
     decision: function (libraryId) { var i = byId.get(String(libraryId)); return (i !== undefined && decisions.get(i)) || ""; },
+    current: function () { return current < 0 ? "" : ROWS[current][C.library_id]; },
   };
   document.body.dataset.ready = "1";
 })();
