@@ -682,3 +682,266 @@ def test_saved_accepts_on_rows_that_are_not_review_are_dropped(
     stored = json.loads(page.eval(f"localStorage.getItem({json.dumps(key)})"))
     assert {k: v[0] for k, v in stored.items()} == {"9": "accept", "5": "reject", "16": "accept"}
     assert page_errors(browser) == []
+
+
+# -- the keyboard (j/k or arrows move the current row; a, r, u decide it; ? shows the keys) ----
+
+
+def press(page: Page, *keys: str) -> None:
+    """Real key presses (down and up), on whatever has the focus."""
+    ActionChains(page.driver).send_keys(*keys).perform()
+
+
+def current(page: Page) -> str:
+    """The library id of the current row ("" for none)."""
+    return page.eval("window.artworkBackfillReview.current()")
+
+
+def highlighted(page: Page) -> list[str]:
+    """The library ids of the rows drawn as current (aria-current, and a frame on their cells)."""
+    return page.eval(
+        """Array.from(document.querySelectorAll('#rows tbody tr')).filter(tr =>
+             tr.classList.contains('current') && tr.getAttribute('aria-current') === 'true' &&
+             getComputedStyle(tr.cells[1]).boxShadow !== 'none').map(tr => tr.dataset.libraryId)"""
+    )
+
+
+def in_view(page: Page, library_id: str) -> bool:
+    """The row is wholly in the window, below the sticky controls, and nothing covers it."""
+    return page.eval(
+        f"""(() => {{ const tr = document.querySelector('tr[data-library-id="{library_id}"]');
+             const r = tr.getBoundingClientRect();
+             const top = document.getElementById('controls').getBoundingClientRect().bottom;
+             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+             return r.top >= top - 1 && r.bottom <= window.innerHeight + 1 && !!hit && tr.contains(hit);
+           }})()"""
+    )
+
+
+def left(page: Page) -> str:
+    return page.eval("document.getElementById('left').textContent")
+
+
+def go_to(page: Page, library_id: int) -> None:
+    """Press j until the row is the current one (a bounded number of times)."""
+    for _ in range(len(shown(page)) + 1):
+        if current(page) == str(library_id):
+            return
+        press(page, "j")
+    raise AssertionError(f"j never reached library {library_id} (at {current(page)!r})")
+
+
+def test_keys_move_the_current_row_and_keep_it_in_view(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    table, _stats, _path = review
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#band", "")
+    page.select("#sort", "id")
+    order = [str(i) for i in ids(page)]
+    assert len(order) == table.height == 18  # one page, taller than the window
+    assert current(page) == "" and highlighted(page) == []
+    page.eval("document.activeElement.blur()")  # the keys go to the page, not the last select
+    press(page, "j")
+    assert current(page) == order[0] and highlighted(page) == [order[0]]
+    for want in order[1:]:
+        press(page, "j")
+        assert current(page) == want and highlighted(page) == [want]
+        assert in_view(page, want), want
+    assert page.eval("window.scrollY") > 0  # the last rows were below the window
+    press(page, "j")  # past the last row: it stays
+    assert current(page) == order[-1]
+    press(page, Keys.ARROW_UP)
+    assert current(page) == order[-2] and highlighted(page) == [order[-2]]
+    for want in reversed(order[:-2]):
+        press(page, "k")
+        assert current(page) == want and in_view(page, want), want
+    press(page, Keys.ARROW_DOWN)
+    assert current(page) == order[1] and highlighted(page) == [order[1]]
+    # a row clicked is the current row
+    page.click('tr[data-library-id="9"] td.score')
+    assert current(page) == "9" and highlighted(page) == ["9"]
+    # moving decides nothing
+    assert status(page) == "0 accepted, 0 rejected"
+    assert page_errors(browser) == []
+
+
+def test_keys_move_across_pages(browser: Browser, review: Review, tmp_path: Path) -> None:
+    page = open_page(browser, own_page(review, tmp_path, page_size=4))
+    page.select("#sort", "id")  # the review band: 9, 12, 14, 15 | 16
+    page.eval("document.activeElement.blur()")
+    press(page, "k")  # no current row yet: k takes the page's last
+    assert current(page) == "15"
+    press(page, "j")
+    assert current(page) == "16" and pager(page) == "page 2 of 2 (5 rows)"
+    assert highlighted(page) == ["16"] and in_view(page, "16")
+    press(page, "k")
+    assert current(page) == "15" and pager(page) == "page 1 of 2 (5 rows)"
+    assert highlighted(page) == ["15"]
+    page.click("#next")  # the current row is always one on the page shown
+    assert current(page) == "" and highlighted(page) == []
+    press(page, "j")
+    assert current(page) == "16"
+    page.select("#band", "reject")  # so are new filters
+    assert current(page) == "" and highlighted(page) == []
+    assert page_errors(browser) == []
+
+
+def test_keys_decide_the_current_row_and_count_what_is_left(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    table, _stats, _path = review
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#sort", "id")  # the review band: 9, 12, 14, 15, 16
+    page.eval("document.activeElement.blur()")
+    assert left(page) == "5 of 5 review rows left to decide"
+    # no current row: the keys say so and decide nothing
+    press(page, "a")
+    assert notice(page) == "no current row: press j or \u2193 to choose one"
+    assert status(page) == "0 accepted, 0 rejected" and left(page).startswith("5 of 5")
+
+    press(page, "j", "a")
+    assert decision_of(page, 9) == "accept" and notice(page) == ""
+    assert {r["id"]: r["decision"] for r in shown(page)}["9"] == "accept"  # painted
+    assert left(page) == "4 of 5 review rows left to decide"
+    press(page, "a")  # a key sets, it does not toggle like a second click
+    assert decision_of(page, 9) == "accept" and left(page).startswith("4 of 5")
+    press(page, "j", "r")
+    assert decision_of(page, 12) == "reject" and current(page) == "12"
+    assert left(page) == "3 of 5 review rows left to decide"
+    assert status(page) == "1 accepted, 1 rejected"
+    press(page, "a")  # a rejected review row may be accepted instead
+    assert decision_of(page, 12) == "accept" and left(page).startswith("3 of 5")
+    press(page, "u")
+    assert decision_of(page, 12) == "" and left(page) == "4 of 5 review rows left to decide"
+    press(page, "k", "u")
+    assert decision_of(page, 9) == "" and left(page) == "5 of 5 review rows left to decide"
+    assert status(page) == "0 accepted, 0 rejected"
+    # a decision made by a click counts too, and the key clears it
+    page.click('tr[data-library-id="14"] button.reject')
+    assert left(page).startswith("4 of 5") and current(page) == "14"
+    press(page, "u")
+    assert decision_of(page, 14) == "" and left(page).startswith("5 of 5")
+    assert csv_decisions(page.eval("window.artworkBackfillReview.csv()")) == {}
+    assert table.filter(pl.col("band") == "review").height == 5
+    assert page_errors(browser) == []
+
+
+def test_key_accept_outside_the_review_band_is_refused(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#band", "")
+    page.select("#sort", "id")
+    page.eval("document.activeElement.blur()")
+    key = page.eval("JSON.parse(document.getElementById('review-data').textContent).storageKey")
+    stored = f"localStorage.getItem({json.dumps(key)})"
+    go_to(page, 4)  # a reject row
+    before = page.eval(stored)
+    press(page, "a")
+    assert decision_of(page, 4) == ""
+    assert notice(page) == "not accepted: " + REJECT_REFUSAL.format(4)  # what the button says
+    assert page.eval(stored) == before and status(page) == "0 accepted, 0 rejected"
+    assert left(page) == "5 of 5 review rows left to decide"
+    press(page, "r")  # it may be rejected
+    assert decision_of(page, 4) == "reject" and notice(page) == ""
+    press(page, "a")  # and a refused accept leaves that decision as it was
+    assert decision_of(page, 4) == "reject"
+    assert notice(page) == "not accepted: " + REJECT_REFUSAL.format(4)
+    for library_id, refusal in ((7, PENDING_REFUSAL), (3, NO_MATCH_REFUSAL)):
+        page.click(f'tr[data-library-id="{library_id}"] td.score')
+        press(page, "a")
+        assert decision_of(page, library_id) == ""
+        assert notice(page) == "not accepted: " + refusal.format(library_id)
+    page.click('tr[data-library-id="1"] td.score')  # high: written anyway, held back by r
+    press(page, "a")
+    assert decision_of(page, 1) == "" and notice(page) == "not accepted: " + HIGH_REFUSAL.format(1)
+    assert status(page) == "0 accepted, 1 rejected"
+    assert csv_decisions(page.eval("window.artworkBackfillReview.csv()")) == {4: "reject"}
+    assert page_errors(browser) == []
+
+
+def test_keys_typed_into_the_filters_decide_nothing(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#sort", "id")  # the review band: 9, 12, 14, 15, 16
+    page.eval("document.activeElement.blur()")
+    go_to(page, 15)  # Pram
+    press(page, "r")
+    assert decision_of(page, 15) == "reject"
+    # a list has the focus: u (clear) and j (move) are the list's
+    page.eval("document.getElementById('sort').focus()")
+    press(page, "u", "j")
+    assert decision_of(page, 15) == "reject" and current(page) == "15"
+    assert page.eval("document.getElementById('sort').value") == "id"
+    # the search box has the focus: "pram" holds an r, an a (accept) and is only a search
+    page.click("#search")
+    press(page, "pram")
+    assert page.eval("document.getElementById('search').value") == "pram"
+    page.wait_for("document.getElementById('page').textContent === 'page 1 of 1 (1 rows)'")
+    assert ids(page) == [15] and current(page) == "15"
+    assert decision_of(page, 15) == "reject" and status(page) == "0 accepted, 1 rejected"
+    assert left(page) == "4 of 5 review rows left to decide"
+    # ? in the search box is text too
+    press(page, "?")
+    assert page.eval("document.getElementById('keys-help').hidden") is True
+    # out of the search box, the keys work again
+    page.eval("document.activeElement.blur()")
+    press(page, "a")
+    assert decision_of(page, 15) == "accept"
+    assert page_errors(browser) == []
+
+
+def test_keys_are_documented_on_the_page(browser: Browser, review: Review, tmp_path: Path) -> None:
+    page = open_page(browser, own_page(review, tmp_path))
+    line = page.eval("document.querySelector('.keys-line').textContent")
+    assert all(k in " ".join(line.split()) for k in ("j/k", "a accept", "r reject", "u clear"))
+    help_panel = page.element("#keys-help")
+    assert not help_panel.is_displayed()
+    page.eval("document.activeElement.blur()")
+    press(page, "?")
+    assert help_panel.is_displayed()
+    assert page.eval("document.getElementById('keys').getAttribute('aria-expanded')") == "true"
+    text = " ".join(help_panel.text.split())
+    assert "j or ↓ next row" in text and "a accept the current row (review rows only" in text
+    press(page, Keys.ESCAPE)
+    assert not help_panel.is_displayed()
+    page.click("#keys")  # and by mouse
+    assert help_panel.is_displayed()
+    page.click("#keys")
+    assert not help_panel.is_displayed()
+    assert page_errors(browser) == []
+
+
+def test_key_decisions_survive_a_reload_and_are_downloaded(
+    browser: Browser, review: Review, tmp_path: Path
+) -> None:
+    table, _stats, _path = review
+    page = open_page(browser, own_page(review, tmp_path))
+    page.select("#band", "high")
+    page.eval("document.activeElement.blur()")
+    press(page, "j", "r")  # 1: held back
+    page.select("#band", "review")
+    page.select("#sort", "id")  # 9, 12, 14, 15, 16
+    page.eval("document.activeElement.blur()")
+    # 9 accepted, 12 rejected, 15 accepted, 16 rejected and cleared (the last key before the reload)
+    press(page, "j", "a", "j", "r", "j", "j", "a", "j", "r", "u")
+    wanted = {9: "accept", 12: "reject", 15: "accept", 1: "reject"}
+    assert status(page) == "2 accepted, 2 rejected"
+    assert left(page) == "2 of 5 review rows left to decide"
+
+    reload(page)
+    assert status(page) == "2 accepted, 2 rejected"
+    assert left(page) == "2 of 5 review rows left to decide"
+    assert {i: decision_of(page, i) for i in (1, 9, 12, 14, 15, 16)} == {
+        **wanted,
+        14: "",
+        16: "",
+    }
+    target, text = download(browser, page, tmp_path / "downloads")
+    assert csv_decisions(text) == wanted
+    assert text == expected_csv(table, {str(k): v for k, v in wanted.items()})
+    decisions = read_decisions(target, table)
+    assert decisions.accepted == {9, 15} and decisions.rejected == {1, 12}
+    assert page_errors(browser) == []
