@@ -42,6 +42,7 @@ class CandidateRow:
     has_discogs_artist: bool
     key_id: str
     discogs_artist_id: int | None = None
+    artwork_url: str | None = None  # the row's current value (the audit's filled rows only)
 
     def __post_init__(self) -> None:
         if self.discogs_artist_id is not None and not self.has_discogs_artist:

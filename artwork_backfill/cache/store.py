@@ -48,6 +48,12 @@ RESPONSE_COLUMNS = [
 _OPEN_WRITABLE: dict[str, int] = {}
 
 
+def _snapshot_table(snapshot: str) -> str:
+    if snapshot not in ("candidates", "audit_rows"):
+        raise ValueError(f"unknown snapshot {snapshot!r}")
+    return snapshot
+
+
 def _is_io(text: str) -> bool:
     lowered = text.lower()
     return any(
@@ -251,6 +257,20 @@ class Cache:
         rows = self._all(query, params)
         return rows[0] if rows else None
 
+    def has_audit(self) -> bool:
+        """Whether this cache holds an audit snapshot (an older layout read as it is has none)."""
+        row = self._one(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = 'audit_rows'"
+        )
+        return bool(row and row[0]) and bool(self._one("SELECT 1 FROM audit_rows LIMIT 1"))
+
+    def audit_rows(self) -> pl.DataFrame:
+        """The audit snapshot: the filled rows, their current value, their keys."""
+        return self._frame(
+            f"SELECT {', '.join(CANDIDATE_COLUMNS)}, artwork_url FROM audit_rows ORDER BY library_id"
+        )
+
     def _frame(self, query: str, params: list[Any] | None = None) -> pl.DataFrame:
         """Run a query and return its rows as a polars frame."""
         with self._operational_errors():
@@ -356,8 +376,12 @@ class Cache:
         keys: Iterable[LookupKey],
         *,
         partial: bool = False,
+        snapshot: str = "candidates",
     ) -> None:
         """Swap in a fresh candidate snapshot and register new keys, atomically.
+
+        `snapshot` "audit_rows" is the audit's snapshot instead: the filled rows, each with
+        its current `artwork_url`.
 
         With `partial` (an export of a subset, e.g. `--only-discogs-artists`), the rows are
         added to the snapshot or refreshed in it, and the snapshot's other rows stay: a
@@ -376,6 +400,7 @@ class Cache:
                 ],
                 "discogs_artist_id": [r.discogs_artist_id for r in rows],
                 "key_id": [r.key_id for r in rows],
+                "artwork_url": [r.artwork_url or "" for r in rows],
             },
             schema={
                 "library_id": pl.Int32,
@@ -386,8 +411,11 @@ class Cache:
                 "has_discogs_artist": pl.Boolean,
                 "discogs_artist_id": pl.Int64,
                 "key_id": pl.String,
+                "artwork_url": pl.String,
             },
         )
+        table = _snapshot_table(snapshot)
+        url_column = ", artwork_url" if table == "audit_rows" else ""
         key_list = list(keys)
         key_frame = pl.DataFrame(
             {
@@ -403,17 +431,17 @@ class Cache:
             self.conn.register("_new_keys", key_frame)
             if partial:
                 self._all(
-                    "DELETE FROM candidates WHERE library_id IN "
+                    f"DELETE FROM {table} WHERE library_id IN "
                     "(SELECT library_id FROM _new_candidates)"
                 )
             else:
-                self._all("DELETE FROM candidates")
+                self._all(f"DELETE FROM {table}")
             self._all(
-                "INSERT INTO candidates (library_id, legacy_release_id, artist_name, album_title, "
-                "format_name, has_discogs_artist, discogs_artist_id, key_id, snapshot_run, "
-                "exported_at) SELECT library_id, legacy_release_id, artist_name, album_title, "
-                "format_name, has_discogs_artist, discogs_artist_id, key_id, ?, ? "
-                "FROM _new_candidates",
+                f"INSERT INTO {table} (library_id, legacy_release_id, artist_name, album_title, "
+                f"format_name, has_discogs_artist, discogs_artist_id, key_id{url_column}, "
+                "snapshot_run, exported_at) SELECT library_id, legacy_release_id, artist_name, "
+                f"album_title, format_name, has_discogs_artist, discogs_artist_id, key_id"
+                f"{url_column}, ?, ? FROM _new_candidates",
                 [run_id, now],
             )
             self._all(
@@ -481,6 +509,7 @@ class Cache:
         no_match_asked_before: datetime | None = None,
         park_after_runs: int | None = None,
         retry_parked: bool = False,
+        snapshot: str = "candidates",
     ) -> list[LookupKey]:
         """Keys of the current snapshot that have no final answer yet, never-asked first.
 
@@ -499,7 +528,7 @@ class Cache:
         sql = f"""
             WITH snap AS (
                 SELECT key_id, list_sort(list_distinct(list(legacy_release_id))) AS legacy
-                FROM candidates GROUP BY key_id),
+                FROM {_snapshot_table(snapshot)} GROUP BY key_id),
                  done AS ({self._DONE_SQL}),
                  tried AS (SELECT key_id, count(*) AS n FROM responses GROUP BY key_id),
                  tries AS ({self._TRIES_SQL})
@@ -632,7 +661,7 @@ class Cache:
         assert row is not None
         return int(row[0])
 
-    def key_states(self) -> pl.DataFrame:
+    def key_states(self, snapshot: str = "candidates") -> pl.DataFrame:
         """Per key of the current snapshot: its latest answer, and its state.
 
         The answer scoring uses is the latest *final* one (a single follow-up supersedes the
@@ -645,7 +674,7 @@ class Cache:
         """
         return self._frame(
             """
-            WITH snap AS (SELECT DISTINCT key_id FROM candidates),
+            WITH snap AS (SELECT DISTINCT key_id FROM {table}),
             per_key AS (
                 SELECT r.key_id,
                        max(r.response_id) FILTER (WHERE r.classification IN ('match','no_match'))
@@ -673,7 +702,7 @@ class Cache:
             LEFT JOIN best b USING (key_id)
             LEFT JOIN responses r ON r.response_id = b.response_id
             ORDER BY k.key_id
-            """
+            """.replace("{table}", _snapshot_table(snapshot))
         )
 
     def responses(self) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 `run()`, which turns every error into one line and an exit status. Only __main__ calls sys.exit.
 
 Each command lives in a module of its own (`cli.resolve`, `cli.report`, `cli.apply` (apply and
-undo), `cli.export`, `cli.demo`, `cli.rebind`); what they share is in `cli.options`. This
+undo), `cli.export`, `cli.demo`, `cli.rebind`, `cli.audit`); what they share is in `cli.options`. This
 module imports them and registers their functions; they never import it, so there is no
 import cycle.
 """
@@ -19,7 +19,7 @@ import psycopg
 import typer
 
 from artwork_backfill import __version__
-from artwork_backfill.cli import apply, demo, export, rebind, report, resolve
+from artwork_backfill.cli import apply, audit, demo, export, rebind, report, resolve
 from artwork_backfill.cli.options import GlobalOptions, redact_secrets, stderr, stdout
 from artwork_backfill.config import DEFAULT_CACHE
 from artwork_backfill.errors import ExitStatus, UserError, first_line
@@ -42,6 +42,7 @@ app.command("export-parquet")(export.export_parquet)
 app.command()(apply.apply)
 app.command()(apply.undo)
 app.command()(report.report)
+app.command()(audit.audit)
 app.command()(rebind.rebind)
 
 

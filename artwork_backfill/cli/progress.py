@@ -36,10 +36,12 @@ def resolve_with_progress(
     recheck_no_match_days: float | None = None,
     park_after_runs: int | None = None,
     retry_parked: bool = False,
+    audit: bool = False,
+    lookup: bool = True,
 ) -> ResolveResult:
     """Run resolve with a progress bar (keys done, requests, rate, ETA) on stderr."""
     progress = Progress(
-        TextColumn("[bold]resolve"),
+        TextColumn("[bold]audit" if audit else "[bold]resolve"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("keys"),
@@ -85,6 +87,8 @@ def resolve_with_progress(
             recheck_no_match_days=recheck_no_match_days,
             park_after_runs=park_after_runs,
             retry_parked=retry_parked,
+            audit=audit,
+            lookup=lookup,
             progress=on_progress,
             on_start=on_start,
         )

@@ -67,6 +67,23 @@ REASONS: dict[str, str] = {
     "cover_shared": "LML offered this cover (release or image) to other keys whose albums differ: one cover for several albums is a warning sign",
     # choice between candidates
     "ambiguous_covers": "two different covers fit this row about equally well",
+    # the audit of a value already in library.artwork_url
+    "same_image": "the value is the very cover the gate rates high for this row",
+    "same_release": "the value is an image of the release the gate rates high for this row",
+    "gate_rejects_release": "the value is an image of a release the gate rejects for this row (another album or artist)",
+    "other_artist_cover": "the value is the cover of a release the cached answers show is another artist's",
+    "other_album_cover": "the value is the cover of a release the cached answers show is another album",
+    "no_replacement": "wrong, and the gate has no safe cover to put in its place",
+    "no_answer": "LML was not asked about this row's album yet (audit --no-lookup, or --limit)",
+    "answer_pending": "LML's answer for this album is not final yet",
+    "gate_not_sure": "the value is the cover the gate found, but the gate is not sure of it",
+    "differs_from_gate_cover": "the gate rates another release's cover high; the value's release is not known to be another album",
+    "gate_review": "the gate is unsure of every cover it found for this row",
+    "gate_reject": "the gate refused every cover it found for this row",
+    "gate_no_match": "LML found no cover for this row",
+    "release_unknown": "the value's URL does not name a Discogs release",
+    "release_not_in_answers": "no cached answer says what the value's release is",
+    "same_album_other_release": "the value's release is this album in another edition: not the gate's choice, not wrong",
 }
 
 

@@ -24,11 +24,11 @@ from artwork_backfill.model import CandidateRow, LookupKey
 
 _EXPORT = """
 SELECT l.id, l.legacy_release_id, a.artist_name, l.album_title, f.format_name,
-       a.discogs_artist_id
+       a.discogs_artist_id, l.artwork_url
 FROM {library} AS l
 JOIN {artists} AS a ON a.id = l.artist_id
 LEFT JOIN {format} AS f ON f.id = l.format_id
-WHERE l.artwork_url IS NULL
+WHERE {artwork_filter}
   AND l.discogs_unavailable = false
   AND btrim(coalesce(a.artist_name, '')) <> ''
   AND btrim(coalesce(l.album_title, '')) <> ''
@@ -73,8 +73,13 @@ def _ms(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 
 
-def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[CandidateRow]:
+def export_candidates(
+    db: DbSettings, *, only_discogs_artists: bool, filled: bool = False
+) -> list[CandidateRow]:
     """Rows with no artwork, not flagged 'not on Discogs', with a real artist and title.
+
+    With `filled`, the audit's rows instead: those that have an `artwork_url` (not empty),
+    each with its current value.
 
     Bounded in time (see the module's docstring): a lock wait or a statement longer than the
     limits is a one-line `UserError` saying which, and nothing is kept of the export.
@@ -84,6 +89,11 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
         library=sql.Identifier(db.schema, "library"),
         artists=sql.Identifier(db.schema, "artists"),
         format=sql.Identifier(db.schema, "format"),
+        artwork_filter=sql.SQL(
+            "l.artwork_url IS NOT NULL AND l.artwork_url <> ''"
+            if filled
+            else "l.artwork_url IS NULL"
+        ),
         discogs_filter=sql.SQL(
             "AND a.discogs_artist_id IS NOT NULL" if only_discogs_artists else ""
         ),
@@ -126,7 +136,7 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 f"reading the candidates from {db.display} failed: {db.redact(first)}"
             ) from None
     out: list[CandidateRow] = []
-    for library_id, legacy_id, artist, title, fmt, discogs_artist_id in rows:
+    for library_id, legacy_id, artist, title, fmt, discogs_artist_id, artwork_url in rows:
         artist_clean, title_clean = clean_whitespace(artist), clean_whitespace(title)
         if not artist_clean or not title_clean:
             continue  # whitespace or control characters only
@@ -140,6 +150,7 @@ def export_candidates(db: DbSettings, *, only_discogs_artists: bool) -> list[Can
                 has_discogs_artist=discogs_artist_id is not None,
                 key_id=grouping_key(artist, title),
                 discogs_artist_id=None if discogs_artist_id is None else int(discogs_artist_id),
+                artwork_url=artwork_url,
             )
         )
     return out

@@ -52,6 +52,7 @@ class ResolveResult:
     live_publish_s: float = 0.0  # writer time they took
     slowdowns: int = 0  # times LML's pushback (429, 5xx, failures) slowed the whole pace
     max_interval_s: float = 0.0  # the slowest pace reached, seconds between requests
+    command: str = "resolve"  # or "audit": the run asked about the audit's filled rows
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +64,7 @@ class ResolveResult:
         hours, minutes = divmod(minutes, 60)
         took = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
         return (
-            f"resolve {self.status}: asked {self.asked} keys with {self.requests} requests in "
+            f"{self.command} {self.status}: asked {self.asked} keys with {self.requests} requests in "
             f"{took}; {self.final} of {self.keys} keys answered for good, {self.transient} "
             f"pending, {self.not_asked} not asked, {self.parked} parked"
             + (f"; this run found (rows) {found}" if found else "")
@@ -83,8 +84,15 @@ def run_resolve(
     progress: ProgressCallback | None = None,
     on_start: Callable[[int, int, int], None] | None = None,
     stop: StopFlag | None = None,
+    audit: bool = False,
+    lookup: bool = True,
 ) -> ResolveResult:
     """Ask about every key without a final answer; SIGINT/SIGTERM stop it cleanly.
+
+    With `audit`, the rows are the catalog's filled ones (their current `artwork_url`), kept
+    as the audit snapshot; their keys are asked the same way, and a key already answered
+    (by resolve or an earlier audit) is never asked again. `lookup=False` asks nothing: the
+    snapshot is taken, and the audit judges what the URLs and the cache already say.
 
     While LML is being asked, SIGINT and SIGTERM set `stop` (see `artwork_backfill.stopping`):
     the answers received so far are stored, the run is recorded as `interrupted`, and a re-run
@@ -95,7 +103,9 @@ def run_resolve(
     """
     identity = source_identity(db)
     cache.check_source(identity, legacy=db.identity)
-    rows = export_candidates(db, only_discogs_artists=only_discogs_artists)
+    rows = export_candidates(db, only_discogs_artists=only_discogs_artists, filled=audit)
+    snapshot = "audit_rows" if audit else "candidates"
+    command = "audit" if audit else "resolve"
     keys = keys_of(rows)
     cache.bind_source(identity, legacy=db.identity)
     settings = {
@@ -107,11 +117,12 @@ def run_resolve(
         "recheck_no_match_days": recheck_no_match_days,
         "park_after_runs": park_after_runs,
         "retry_parked": retry_parked,
+        "lookup": lookup,
         "database": db.display,
     }
-    run_id = cache.start_run("resolve", settings)
+    run_id = cache.start_run(command, settings)
     # a subset's export adds to the snapshot and never shrinks it (apply plans from it)
-    cache.replace_candidates(run_id, rows, keys, partial=only_discogs_artists)
+    cache.replace_candidates(run_id, rows, keys, partial=only_discogs_artists, snapshot=snapshot)
     cutoff = (
         datetime.now(UTC) - timedelta(days=recheck_no_match_days)
         if recheck_no_match_days is not None
@@ -119,10 +130,11 @@ def run_resolve(
     )
     to_ask = cache.keys_to_ask(
         single_followup=lml.single_followup,
-        limit=limit,
+        limit=0 if not lookup else limit,
         no_match_asked_before=cutoff,
         park_after_runs=park_after_runs,
         retry_parked=retry_parked,
+        snapshot=snapshot,
     )
     single_only = cache.bulk_final_keys() & {k.key_id for k in to_ask}
     if on_start:
@@ -170,7 +182,10 @@ def run_resolve(
         writer.close()
     elapsed = time.monotonic() - started
     status = "interrupted" if flag.is_set else "completed"
-    result = summarize(cache, run_id, status, asked=len(to_ask), requests=client.stats.requests)
+    result = summarize(
+        cache, run_id, status, asked=len(to_ask), requests=client.stats.requests, snapshot=snapshot
+    )
+    result.command = command
     result.answers = stored
     result.answer_batches = batches
     result.bulk_unavailable = client.stats.bulk_unavailable
@@ -288,10 +303,21 @@ def _count(values: list[Any]) -> dict[str, int]:
 
 
 def summarize(
-    cache: Cache, run_id: str, status: str, *, asked: int, requests: int
+    cache: Cache,
+    run_id: str,
+    status: str,
+    *,
+    asked: int,
+    requests: int,
+    snapshot: str = "candidates",
 ) -> ResolveResult:
-    states = cache.key_states()
-    candidates, keys = cache.candidate_count()
+    states = cache.key_states(snapshot)
+    candidates, keys = states.height, states.height
+    if snapshot == "candidates":
+        candidates, keys = cache.candidate_count()
+    else:
+        rows = cache.audit_rows()
+        candidates, keys = rows.height, rows["key_id"].n_unique()
     classes = states["classification"].to_list()
     reasons = states["reason"].to_list()
     final = sum(1 for c in classes if c in ("match", "no_match"))

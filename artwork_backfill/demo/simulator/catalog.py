@@ -34,6 +34,7 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
+from artwork_backfill.judge.discogs_image import decode
 from artwork_backfill.judge.normalize import clean_whitespace, grouping_key, grouping_text
 
 _T = TypeVar("_T")
@@ -118,6 +119,19 @@ SPACER_GIF_URL = "https://s.discogs.com/images/spacer.gif"
 # ---------------------------------------------------------------------------------------------
 # Public types
 # ---------------------------------------------------------------------------------------------
+
+
+# The values already in `library.artwork_url`, as WXYC's catalog has them (BS#2258 found 629
+# label logos and 1,121 artist photos; the old job wrote results[0] with no gate).
+FILLED_KINDS: tuple[str, ...] = (
+    "right",  # the album's own cover
+    "logo",  # a label logo (L-)
+    "photo",  # the artist's photo (A-)
+    "other_album",  # another album's cover by the same artist
+    "other_artist",  # another artist's cover
+    "unusable",  # http://, a spacer, a non-Discogs host
+)
+FILLED_WEIGHTS: tuple[float, ...] = (0.4, 0.12, 0.12, 0.12, 0.12, 0.12)
 
 
 class Scenario(enum.StrEnum):
@@ -405,6 +419,9 @@ class CatalogRow:
     discogs_unavailable_note: str | None
     on_streaming: bool | None
     key_id: str
+    # what the value in artwork_url is (None when empty): one of FILLED_KINDS; only "right"
+    # is this album's cover
+    artwork_kind: str | None = None
 
     @property
     def is_blank(self) -> bool:
@@ -876,14 +893,16 @@ class _Row:
     discogs_unavailable: bool = False
     note: str | None = None
     on_streaming: bool | None = None
+    artwork_kind: str | None = None  # what a filled value is (FILLED_KINDS)
 
 
 class _Generator:
-    def __init__(self, n_rows: int, seed: int) -> None:
+    def __init__(self, n_rows: int, seed: int, filled_share: float = 0.0) -> None:
         if n_rows < 1:
             raise ValueError("n_rows must be at least 1")
         self.n_rows = n_rows
         self.seed = seed
+        self.filled_share = filled_share
         self.rng = random.Random(seed)
         self.artists: list[_Artist] = []
         self.albums: list[_Album] = []
@@ -2027,6 +2046,65 @@ class _Generator:
             url = _discogs_image_url(self.seed, "L", _label_id(album.label), "logo")
         return replace(release, artwork_url=url, artist_image_url=None)
 
+    def _fill(self, row: _Row, r: random.Random) -> None:
+        """Give a row a value in artwork_url, as WXYC's catalog has them: mostly its album's
+        cover, and the wrong kinds its old job and enrichment wrote (FILLED_KINDS)."""
+        album = row.album
+        assert album.release is not None
+        if album.release.artwork_url is None:
+            return  # nothing ever enriched such a row (and a seed fills the same rows as ever)
+        kind = r.choices(FILLED_KINDS, weights=FILLED_WEIGHTS)[0]
+        own = album.release.artwork_url if album.has_cover else None
+        url: str | None = None
+        if kind == "right":
+            url = own
+        elif kind == "logo":
+            url = _discogs_image_url(
+                self.seed, "L", _label_id(album.label or "Self-released"), "logo"
+            )
+        elif kind == "photo":
+            url = album.artist.image_url
+        elif kind == "other_album":
+            others = [
+                a.release.artwork_url
+                for a in self._sibling_albums(album)
+                if a.release is not None
+                and a.has_cover
+                and a.release.artwork_url
+                and a.key_id != album.key_id
+            ]
+            url = r.choice(others) if others else None
+        elif kind == "other_artist":
+            for _ in range(20):
+                other = r.choice(self.albums)
+                if (
+                    other.artist is not album.artist
+                    and other.release is not None
+                    and other.has_cover
+                    and other.release.artwork_url
+                    and not other.artist.is_va
+                ):
+                    url = other.release.artwork_url
+                    break
+        elif kind == "unusable" and own is not None:
+            url = r.choice(
+                (
+                    "http://" + own.removeprefix("https://"),
+                    "https://s.discogs.com/images/spacer.gif",
+                    _foreign_cover_url(r, album.release.release_id),
+                )
+            )
+        if url is None:
+            # the kind had nothing to draw on: the release's own image, whatever it is (a
+            # release without a cover shows a photo or a logo), so the same rows are filled
+            # for a seed whatever the kinds drawn
+            url = album.release.artwork_url
+            if url is None:
+                return
+            image = decode(url)
+            kind = {"A": "photo", "L": "logo"}.get(image.kind if image else "", "right")
+        row.artwork_url, row.artwork_kind = url, kind
+
     def _namesake_release(self, album: _Album) -> DiscogsRelease:
         """A record of another artist of the same name: Discogs' `Name (2)`, its own id."""
         r = self.rng
@@ -2114,9 +2192,22 @@ class _Generator:
                 )
         # Some rows already carry a cover (runtime enrichment wrote it, a photo or logo where
         # the release has none); never candidates again. Shared-cover groups stay whole.
+        # What the value is, right or wrong, comes from an RNG of its own, so the catalog's other
+        # draws (and so every backfill figure for a seed) do not depend on it.
+        fill = random.Random(f"{self.seed}:filled")
         for row in self.rows:
             if row.album.release is not None and r.random() < 0.02 and row.album.shared is None:
-                row.artwork_url = row.album.release.artwork_url
+                self._fill(row, fill)
+        if self.filled_share > 0:  # more filled rows, for the audit
+            for row in self.rows:
+                if (
+                    row.artwork_url is None
+                    and row.album.release is not None
+                    and row.album.shared is None
+                    and not row.discogs_unavailable
+                    and fill.random() < self.filled_share
+                ):
+                    self._fill(row, fill)
         keys: dict[str, KeyTruth] = {}
         aliases: dict[str, str] = {}
         for album in self.albums:
@@ -2187,6 +2278,7 @@ class _Generator:
                     discogs_unavailable_note=row.note,
                     on_streaming=row.on_streaming,
                     key_id=album.key_id,
+                    artwork_kind=row.artwork_kind,
                 )
             )
         artists_out = tuple(
@@ -2368,9 +2460,14 @@ def _foreign_cover_url(r: random.Random, release_id: int) -> str:
     )
 
 
-def generate_catalog(n_rows: int, seed: int = 0) -> Catalog:
-    """A deterministic catalog of `n_rows` library rows (same seed, same catalog)."""
-    return _Generator(n_rows, seed).build()
+def generate_catalog(n_rows: int, seed: int = 0, *, filled_share: float = 0.0) -> Catalog:
+    """A deterministic catalog of `n_rows` library rows (same seed, same catalog).
+
+    About 2% of the rows already have a value in `artwork_url` (of every kind in
+    FILLED_KINDS, with the truth in `CatalogRow.artwork_kind`); `filled_share` fills that
+    share of the other rows too, for audits (fewer candidates then).
+    """
+    return _Generator(n_rows, seed, filled_share).build()
 
 
 # ---------------------------------------------------------------------------------------------
