@@ -452,6 +452,9 @@ def synthetic_table(n: int) -> pl.DataFrame:
             "endpoint": "single",
             "response_id": i + 1,
             "verdict_id": f"{i:016x}",
+            "current_artwork_url": None,
+            "audit": None,
+            "audit_reasons": None,
         }
         for name, value in values.items():
             rows[name].append(value)

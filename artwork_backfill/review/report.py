@@ -33,7 +33,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,10 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "matched_release_id",
     "key_id",
     "verdict_id",
+    # the audit's rows only: the value in the catalog now, the verdict on it, and why
+    "current_artwork_url",
+    "audit",
+    "audit_reasons",
 )
 DECISION_VALUES: tuple[str, ...] = ("accept", "reject")
 # Reviewers decide `review` rows only: why `accept` is refused on a row of another band. The
@@ -155,6 +159,7 @@ class ReportStats:
     samples: dict[str, list[SampleRow]]
     thresholds: dict[str, float]
     cache: dict[str, Any] = field(default_factory=dict)  # path, source, answers (when known)
+    audit: dict[str, Any] = field(default_factory=dict)  # the audit's counts (audit_stats)
 
     @property
     def candidates_per_key(self) -> float:
@@ -184,6 +189,7 @@ class ReportStats:
             "samples": {band: [s.to_json() for s in rows] for band, rows in self.samples.items()},
             "thresholds": self.thresholds,
             "cache": self.cache,
+            "audit": self.audit,
         }
 
 
@@ -329,11 +335,59 @@ def cache_info(cache: Cache) -> dict[str, Any]:
 def build_report(
     cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS, *, sample: int = 5
 ) -> tuple[pl.DataFrame, ReportStats]:
-    """Score the cache and count: the match table and its statistics."""
-    table = match_table(cache, thresholds)
-    return table, compute_stats(
-        table, sample=sample, thresholds=thresholds, cache_info=cache_info(cache)
+    """Score the cache and count: the match table (the audit's rows after the backfill's, if
+    the cache holds an audit) and its statistics (the bands count the backfill's rows; the
+    audit's are counted apart, in `ReportStats.audit`)."""
+    table = match_table(cache, thresholds, include_audit=True)
+    backfill = table.filter(pl.col("audit").is_null())
+    stats = compute_stats(
+        backfill, sample=sample, thresholds=thresholds, cache_info=cache_info(cache)
     )
+    audited = table.filter(pl.col("audit").is_not_null())
+    if audited.height:
+        stats = replace(stats, audit=audit_stats(audited, sample))
+    return table, stats
+
+
+AUDIT_VERDICTS = ("ok", "wrong", "unverified")
+
+
+def audit_stats(audited: pl.DataFrame, sample: int) -> dict[str, Any]:
+    """The audit's figures: rows per verdict, per reason code, the replacements offered (by
+    the gate's band: `high` is what `apply --repair` writes) and sample rows per verdict."""
+    verdicts = _counts(audited["audit"].to_list(), AUDIT_VERDICTS)
+    reasons = _counts(
+        reason_code(r)
+        for joined in audited["audit_reasons"].to_list()
+        for r in split_reasons(joined)
+    )
+    wrong = audited.filter(pl.col("audit") == "wrong")
+    replacements = {
+        band: int((wrong["band"] == band).sum()) for band in (str(Band.HIGH), str(Band.REVIEW))
+    }
+    replacements["none"] = wrong.height - sum(replacements.values())
+    picked = audited.sort("verdict_id").group_by("audit", maintain_order=True).head(sample)
+    return {
+        "rows": audited.height,
+        "verdicts": verdicts,
+        "reasons": reasons,
+        "replacements": replacements,
+        "samples": {
+            v: [
+                {
+                    "library_id": r["library_id"],
+                    "artist_name": r["artist_name"],
+                    "album_title": r["album_title"],
+                    "current_artwork_url": r["current_artwork_url"],
+                    "reasons": list(split_reasons(r["audit_reasons"])),
+                    "replacement_url": r["artwork_url"],
+                    "replacement_band": r["band"] if r["artwork_url"] else None,
+                }
+                for r in picked.filter(pl.col("audit") == v).iter_rows(named=True)
+            ]
+            for v in AUDIT_VERDICTS
+        },
+    }
 
 
 def blocked_rows(table: pl.DataFrame) -> dict[int, str]:
@@ -543,4 +597,24 @@ def _summary_html(stats: ReportStats, generated: str) -> str:
         '<div class="summary"><table class="bands"><thead><tr><th>band</th><th>rows</th>'
         f"<th>keys</th></tr></thead><tbody>{cells}</tbody></table>"
         f'<div class="histogram"><div class="htitle">score (high, review, reject rows)</div>{bars}</div></div>'
+        + _audit_summary_html(stats.audit)
+    )
+
+
+def _audit_summary_html(audit: dict[str, Any]) -> str:
+    """The audit's counts on the page (nothing when the cache holds no audit)."""
+    if not audit:
+        return ""
+    verdicts = "".join(
+        f'<tr class="audit-{_e(v)}"><th>{_e(v)}</th><td>{n}</td></tr>'
+        for v, n in audit["verdicts"].items()
+    )
+    repl = audit["replacements"]
+    return (
+        '<div class="summary audit"><table class="audit"><thead><tr><th>audit of filled rows</th>'
+        f"<th>rows</th></tr></thead><tbody>{verdicts}</tbody></table>"
+        f'<p class="meta">wrong values with a replacement: {repl.get("high", 0)} high '
+        f"(apply --repair writes them), {repl.get('review', 0)} for review, "
+        f"{repl.get('none', 0)} without one. Audit rows show the value now beside the "
+        "replacement; accept or reject the replacement as any other row.</p></div>"
     )

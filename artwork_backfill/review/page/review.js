@@ -149,6 +149,24 @@
     } else {
       cover.appendChild(el("div", "none", url ? "not https" : "no cover"));
     }
+    var now = row[C.current_artwork_url];
+    if (now) {  // an audit row: the value in the catalog now, and the audit's verdict on it
+      tr.classList.add("audited");
+      var was = el("div", "now-value audit-" + row[C.audit]);
+      was.appendChild(el("div", "label", "now (" + row[C.audit] + ")"));
+      if (/^https:\/\//i.test(now)) {
+        var old = el("img"); old.loading = "lazy"; old.alt = "current value"; old.referrerPolicy = "no-referrer";
+        old.src = now; old.title = now; was.appendChild(old);
+      } else {
+        was.appendChild(el("div", "none", now));
+      }
+      (row[C.audit_reasons] ? row[C.audit_reasons].split(";") : []).forEach(function (r) {
+        var chip = el("span", "reason", r);
+        chip.title = REASONS[r.split(":")[0]] || r;
+        was.appendChild(chip);
+      });
+      cover.appendChild(was);
+    }
     tr.appendChild(cover);
     var shelf = el("td", "shelf");
     shelf.appendChild(el("div", "artist", row[C.artist_name]));
