@@ -3,16 +3,28 @@ a connection, with a failure as one redacted line."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from artwork_backfill.config import DbSettings
 from artwork_backfill.errors import UserError, first_line
 
 
-def connect(db: DbSettings, *, autocommit: bool = False) -> psycopg.Connection:
-    """Open a connection; a failure is a one-line UserError with no password in it."""
+def connect(
+    db: DbSettings, *, autocommit: bool = False, defaults: Mapping[str, str] | None = None
+) -> psycopg.Connection:
+    """Open a connection; a failure is a one-line UserError with no password in it.
+
+    `defaults` are libpq connection parameters (e.g. the write session's TCP keepalives)
+    used where the settings do not name them: a DATABASE_URL that sets one wins.
+    """
+    given = conninfo_to_dict(db.conninfo) if defaults else {}
+    extra = {k: v for k, v in (defaults or {}).items() if k not in given}
     try:
-        return psycopg.connect(db.conninfo, autocommit=autocommit)
+        conninfo = make_conninfo(db.conninfo, **extra) if extra else db.conninfo
+        return psycopg.connect(conninfo, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         first = db.redact(first_line(exc))
         raise UserError(f"cannot connect to PostgreSQL at {db.display}: {first}") from None

@@ -2,7 +2,9 @@
 
 `BatchHooks` is a set of no-op callbacks the batch writer calls at each point of a batch:
 after the UPDATE (nothing is durable yet), after the intent is stored (before COMMIT), after
-COMMIT (before the journal write) and after the journal write. The product never does anything
+COMMIT (before the journal write) and after the journal write; and once when the run's
+session is open (`on_session`, where a test reads the session's settings through the same
+connection). The product never does anything
 there; a test injects its own subclass, either as `run_apply(..., hooks=...)` /
 `run_undo(..., hooks=...)`, or, for a command run through the CLI, with `inject(hooks)`
 around the call (the runs pick up `injected()` when no hooks are passed).
@@ -12,10 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class BatchHooks:
     """No-op callbacks at the points of batch number `batch` (1-based); override any of them."""
+
+    def on_session(self, conn: psycopg.Connection) -> None:
+        """The run's session is open with its settings, before any batch (execute and dry run)."""
 
     def after_update(self, batch: int) -> None:
         """The UPDATE ran; its transaction is open and nothing is stored anywhere yet."""

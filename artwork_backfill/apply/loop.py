@@ -1,6 +1,6 @@
-"""The batch loop shared by apply and undo (`drive`): live-DJ pause, one batch, count; stop
-between batches when the `StopFlag` is set; ANALYZE once after a run that wrote (`finish`);
-every failure ends with one `failed` line (`logged_failure`)."""
+"""The batch loop shared by apply and undo (`drive`): the pause between batches, live-DJ
+pause, one batch, count; stop between batches when the `StopFlag` is set; ANALYZE once after a
+run that wrote (`finish`); every failure ends with one `failed` line (`logged_failure`)."""
 
 from __future__ import annotations
 
@@ -39,18 +39,30 @@ def drive(
 ) -> None:
     """The batch loop of apply and undo: live-DJ pause, one batch, count; stop between batches.
 
+    After a batch that committed, the loop waits `batch_pause_ms` before the next (in the stop
+    flag's slices, so a signal ends the wait at once): the COMMIT fired one CDC notification
+    per row and its WAL goes to the standby; the pause lets the listener and replication
+    catch up. A batch that changed nothing (rolled back) sent nothing, and needs no pause.
+
     Ends with ANALYZE when anything was written, also after a failure (which is re-raised as
     `RunFailed` carrying the counts so far).
     """
     live = LiveActivity(conn, db, settings, log, writer.stop)
     total = -(-len(rows) // settings.batch_size)
     done = 0
+    pause_s = settings.batch_pause_ms / 1000
+    committed = False  # the batch before this one committed rows
     try:
         for index, batch in enumerate(chunks(rows, settings.batch_size), 1):
-            if writer.stop.is_set or not live.wait_until_quiet():
+            if writer.stop.is_set:
+                break
+            if committed and pause_s > 0 and not writer.stop.sleep(pause_s):
+                break
+            if not live.wait_until_quiet():
                 break
             t0 = time.monotonic()
             outcome = writer.write(index, batch)
+            committed = bool(outcome.changed)
             done += len(batch)
             result.batches += 1
             on_batch(index, total, batch, outcome, round((time.monotonic() - t0) * 1000, 1))

@@ -47,12 +47,21 @@ def open_session(db: DbSettings, settings: ApplySettings, *, read_only: bool) ->
     Autocommit between batches keeps `now()` live for the flowsheet probe; each batch opens
     its own transaction with `conn.transaction()`. A dry run's session is read only on the
     server's side (`default_transaction_read_only`), so not even a bug could write.
+
+    Session hygiene: `application_name` names the tool in `pg_stat_activity` (also set in the
+    connection string); `idle_in_transaction_session_timeout` ends the session of a client
+    that stopped inside a batch transaction (hung, or stopped in a debugger), so its row locks
+    and the catalog watermark's lock are not held for good (the batch is rolled back and its
+    intent reconciled as `rolled_back`); libpq's TCP keepalives (`keepalives_*`, client side)
+    notice a dead network path in about idle + interval x count seconds instead of the
+    kernel's two hours.
     """
-    conn = connect(db, autocommit=True)
+    conn = connect(db, autocommit=True, defaults=settings.keepalive_params())
     for name, value in (
         ("synchronous_commit", "off"),
         ("statement_timeout", str(settings.statement_timeout_ms)),
         ("lock_timeout", str(settings.lock_timeout_ms)),
+        ("idle_in_transaction_session_timeout", str(settings.idle_in_transaction_timeout_ms)),
         ("application_name", APPLICATION_NAME),
         ("default_transaction_read_only", "on" if read_only else "off"),
     ):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from artwork_backfill.errors import ConfigError
 
+MAX_BATCH_PAUSE_MS = 60_000
+
 
 @dataclass(frozen=True)
 class ApplySettings:
@@ -21,6 +23,17 @@ class ApplySettings:
     pause_ms: int = 30_000  # LIVE_ACTIVITY_PAUSE_MS, >= 1000
     max_pause_ms: int = 1_800_000  # LIVE_ACTIVITY_MAX_PAUSE_MS; 0 = no ceiling
     sample_size: int = 20
+    # Pause after each batch that committed, before the next (BACKFILL_BATCH_PAUSE_MS, 0..60000):
+    # a batch's COMMIT fires one CDC notification per row at once (the `cdc_library` trigger)
+    # and ships its WAL to the standby; the pause gives the listener and replication room.
+    batch_pause_ms: int = 100
+    # The write session (see `apply.session`): a client that stops mid-transaction must not
+    # hold row locks and the catalog watermark (DB_IDLE_IN_TRANSACTION_TIMEOUT_MS; 0 disables),
+    # and a dead network path must be noticed (libpq TCP keepalives, DB_KEEPALIVES_*).
+    idle_in_transaction_timeout_ms: int = 60_000
+    keepalives_idle_s: int = 30  # DB_KEEPALIVES_IDLE_S: idle seconds before the first probe
+    keepalives_interval_s: int = 10  # DB_KEEPALIVES_INTERVAL_S: seconds between probes
+    keepalives_count: int = 3  # DB_KEEPALIVES_COUNT: unanswered probes that end the connection
 
     @classmethod
     def from_env(
@@ -59,11 +72,45 @@ class ApplySettings:
                 minimum=0,
             ),
             sample_size=parse_int("--sample", sample_size, 20, minimum=0),
+            batch_pause_ms=parse_int(
+                "BACKFILL_BATCH_PAUSE_MS",
+                env.get("BACKFILL_BATCH_PAUSE_MS"),
+                100,
+                minimum=0,
+                maximum=MAX_BATCH_PAUSE_MS,
+            ),
+            idle_in_transaction_timeout_ms=parse_int(
+                "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+                env.get("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"),
+                60_000,
+                minimum=0,
+            ),
+            keepalives_idle_s=parse_int(
+                "DB_KEEPALIVES_IDLE_S", env.get("DB_KEEPALIVES_IDLE_S"), 30, minimum=1
+            ),
+            keepalives_interval_s=parse_int(
+                "DB_KEEPALIVES_INTERVAL_S", env.get("DB_KEEPALIVES_INTERVAL_S"), 10, minimum=1
+            ),
+            keepalives_count=parse_int(
+                "DB_KEEPALIVES_COUNT", env.get("DB_KEEPALIVES_COUNT"), 3, minimum=1
+            ),
         )
 
+    def keepalive_params(self) -> dict[str, str]:
+        """libpq's TCP keepalive connection parameters for the write session."""
+        return {
+            "keepalives": "1",
+            "keepalives_idle": str(self.keepalives_idle_s),
+            "keepalives_interval": str(self.keepalives_interval_s),
+            "keepalives_count": str(self.keepalives_count),
+        }
 
-def parse_int(name: str, raw: str | int | None, default: int, *, minimum: int) -> int:
-    """A whole number >= minimum; unset or blank means the default. "20banana", "1.5" are refused."""
+
+def parse_int(
+    name: str, raw: str | int | None, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
+    """A whole number >= minimum (and <= maximum); unset or blank means the default.
+    "20banana", "1.5" are refused."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return default
     if isinstance(raw, bool):
@@ -77,7 +124,9 @@ def parse_int(name: str, raw: str | int | None, default: int, *, minimum: int) -
         value = int(text)
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, not {value}")
     return value
 
 
-__all__ = ["ApplySettings", "parse_int"]
+__all__ = ["MAX_BATCH_PAUSE_MS", "ApplySettings", "parse_int"]
