@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from artwork_backfill.judge.normalize import grouping_key
 from artwork_backfill.logs import RunLog
 from artwork_backfill.model import Answer, CandidateRow, Classification, LookupKey
 from artwork_backfill.review.matches import match_table
+from artwork_backfill.stopping import StopFlag
 from tests.conftest import WxycDb
 
 # -- catalog and cache ---------------------------------------------------------------------
@@ -768,13 +770,225 @@ def test_undo_restores_null_and_leaves_rows_changed_since(
     assert undo_run["status"].to_list() == ["completed"]
     assert logged == [(run_id, i) for i in s.ids("high") if i != 2]
 
+    # a second undo is a no-op: the reverted rows are counted as such, not touched again
     again = apply_cli(s, capsys, monkeypatch, run_id, "--execute", command="undo")
-    assert (again["reverted"], again["skipped"]) == (0, 6)
+    assert (again["reverted"], again["skipped"], again["already_undone"]) == (0, 1, 5)
+    assert again["batches"] == 1 and artwork(wxyc_db) == now
 
     unknown = apply_cli(s, capsys, monkeypatch, "no-such-run", command="undo", expect=1)
     assert (
         "no apply run 'no-such-run'" in unknown["stderr"] and "Traceback" not in unknown["stderr"]
     )
+
+
+def _undo_log(cache_path: Path) -> set[tuple[str, int]]:
+    with Cache(cache_path, read_only=True) as cache:
+        rows = cache.conn.execute("SELECT run_id, library_id FROM undo_log").fetchall()
+    return {(str(r), int(i)) for r, i in rows}
+
+
+def test_an_undone_row_stays_undone_until_apply_include_undone(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = seed(wxyc_db, cache_path, KINDS)
+    high = s.ids("high")
+    first = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert first["applied"] == 6 and first["skipped_undone"] == 0
+    undone = apply_cli(s, capsys, monkeypatch, first["run_id"], "--execute", command="undo")
+    assert undone["reverted"] == 6 and all(v is None for v in artwork(wxyc_db).values())
+
+    # a later apply (dry run and --execute) leaves the undone rows alone, and says so
+    dry = apply_cli(s, capsys, monkeypatch)
+    assert (dry["skipped_undone"], dry["eligible"], dry["would_apply"]) == (6, 0, 0)
+    again = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert (again["skipped_undone"], again["eligible"], again["applied"], again["batches"]) == (
+        6,
+        0,
+        0,
+        0,
+    )
+    assert all(v is None for v in artwork(wxyc_db).values())
+    capsys.readouterr()
+    assert cli.run(["apply"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"undone earlier \(skipped\)\s+│ 6\s", out), out
+
+    # asked, through the real entry point: written again (same URLs), journaled as a new run
+    done = run_sub(s, ["apply", "--execute", "--include-undone", "--json"])
+    assert done.returncode == 0, done.stderr
+    rerun = json.loads(done.stdout)
+    assert (rerun["include_undone"], rerun["undone_included"], rerun["applied"]) == (True, 6, 6)
+    assert rerun["skipped_undone"] == 0
+    assert artwork(wxyc_db) == {r.library_id: (r.url if r.kind == "high" else None) for r in s.rows}
+    assert journal(cache_path, rerun["run_id"])["library_id"].to_list() == high
+
+    # the rows hold the very URLs run 1 wrote, but run 3 wrote them: undo of run 1 leaves them
+    stale_undo = apply_cli(s, capsys, monkeypatch, first["run_id"], "--execute", command="undo")
+    assert (stale_undo["reverted"], stale_undo["superseded"], stale_undo["already_undone"]) == (
+        0,
+        0,
+        6,
+    )
+    assert all(artwork(wxyc_db)[i] for i in high)
+    # run 3 owns them: its undo takes them back, and a later apply skips them again
+    third = apply_cli(s, capsys, monkeypatch, rerun["run_id"], "--execute", command="undo")
+    assert third["reverted"] == 6
+    assert apply_cli(s, capsys, monkeypatch, "--execute")["skipped_undone"] == 6
+
+
+def test_undo_reverts_only_what_the_run_itself_put_there(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Undo of run A must not reset a row a later run C, or WXYC's API, wrote since, even with
+    the very URL A wrote; a second undo is a no-op."""
+    s = seed(wxyc_db, cache_path, ["high"] * 4)
+    lib = f"{wxyc_db.schema}.library"
+    a = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert a["applied"] == 4
+    # row 1: undone (as an undo records it); row 2: a person cleared it (nothing journaled);
+    # then run C (--include-undone) writes both again, with the very URLs A wrote
+    with Cache(cache_path) as cache:
+        cache.record_undo("earlier-undo", a["run_id"], [1])
+    with wxyc_db.connect() as conn:
+        conn.execute(f"UPDATE {lib} SET artwork_url = NULL WHERE id IN (1, 2)")
+    c = apply_cli(s, capsys, monkeypatch, "--execute", "--include-undone")
+    assert (c["applied"], c["undone_included"], c["already_applied"]) == (2, 1, 2)
+    # row 3: a person replaced the cover since; row 4: still A's
+    with wxyc_db.connect() as conn:
+        conn.execute(f"UPDATE {lib} SET artwork_url = %s WHERE id = 3", [cover_url(31)])
+
+    dry = apply_cli(s, capsys, monkeypatch, a["run_id"], command="undo")
+    counts = ("reverted", "skipped", "superseded", "already_undone")
+    assert tuple(dry[k] for k in counts) == (1, 1, 1, 1)
+    undo_a = apply_cli(s, capsys, monkeypatch, a["run_id"], "--execute", command="undo")
+    assert tuple(undo_a[k] for k in counts) == (1, 1, 1, 1)
+    now = artwork(wxyc_db)
+    # rows 1 and 2 hold A's URLs, but C put them there: kept
+    assert now[1] == s.row(1).url and now[2] == s.row(2).url
+    assert now[4] is None and now[3] == cover_url(31)
+    assert _undo_log(cache_path) == {(a["run_id"], 1), (a["run_id"], 4)}
+
+    # WXYC's API fills row 4 again, with the same URL: no undo of A touches it now
+    with wxyc_db.connect() as conn:
+        conn.execute(f"UPDATE {lib} SET artwork_url = %s WHERE id = 4", [s.row(4).url])
+    twice = apply_cli(s, capsys, monkeypatch, a["run_id"], "--execute", command="undo")
+    assert tuple(twice[k] for k in counts) == (0, 1, 1, 2)
+    assert twice["batches"] == 1  # only row 3 (A's in the journal, a person's now) was sent
+    undo_c = apply_cli(s, capsys, monkeypatch, c["run_id"], "--execute", command="undo")
+    assert (undo_c["reverted"], undo_c["journaled"]) == (2, 2)
+    now = artwork(wxyc_db)
+    assert now[1] is None and now[2] is None
+    assert now[4] == s.row(4).url and now[3] == cover_url(31)
+    # C's undo, again: a no-op, counted
+    again = apply_cli(s, capsys, monkeypatch, c["run_id"], "--execute", command="undo")
+    assert (again["reverted"], again["already_undone"], again["batches"]) == (0, 2, 0)
+
+
+def test_apply_journals_the_verdict_and_undo_restores_the_previous_value(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A backfill journals previous NULL and the verdict written; a write that replaced a
+    cover (what `apply --repair` will journal) is undone to that cover, and the backfill under
+    it is undone after it, back to NULL."""
+    s = seed(wxyc_db, cache_path, ["high"] * 3)
+    a = apply_cli(s, capsys, monkeypatch, "--execute")
+    with Cache(cache_path, read_only=True) as cache:
+        verdicts = dict(match_table(cache).select("library_id", "verdict_id").iter_rows())
+    written = journal(cache_path, a["run_id"])
+    assert written.select("library_id", "previous_artwork_url", "verdict_id").rows() == [
+        (i, None, verdicts[i]) for i in (1, 2, 3)
+    ]
+
+    # a repair run R replaced row 1's cover: journaled with the value it replaced
+    fixed = cover_url(4242)
+    with wxyc_db.connect() as conn:
+        conn.execute(f"UPDATE {wxyc_db.schema}.library SET artwork_url = %s WHERE id = 1", [fixed])
+    with Cache(cache_path) as cache:
+        repair = cache.start_run("apply", {"repair": True})
+        r1 = s.row(1)
+        cache.journal_write(repair, [(1, fixed, r1.artist, r1.title, "high", r1.url, "v-repair")])
+        cache.finish_run(repair, "completed", {"applied": 1})
+
+    # A no longer owns row 1 (R wrote it since): undo of A takes back rows 2 and 3 only
+    dry = apply_cli(s, capsys, monkeypatch, a["run_id"], command="undo")
+    assert (dry["reverted"], dry["superseded"]) == (2, 1)
+    undo_r = apply_cli(s, capsys, monkeypatch, repair, "--execute", command="undo")
+    assert (undo_r["reverted"], undo_r["restored_previous"]) == (1, 1)
+    assert artwork(wxyc_db)[1] == s.row(1).url  # the value the repair replaced, not NULL
+    undo_a = apply_cli(s, capsys, monkeypatch, a["run_id"], "--execute", command="undo")
+    assert (undo_a["reverted"], undo_a["restored_previous"], undo_a["superseded"]) == (3, 0, 0)
+    assert all(v is None for v in artwork(wxyc_db).values())
+
+
+def test_runs_record_thresholds_decisions_hash_and_report_lists_them(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hashlib
+
+    s = seed(wxyc_db, cache_path, KINDS)
+    with Cache(cache_path, read_only=True) as cache:
+        table = match_table(cache)
+    path = _decisions_file(tmp_path / "decisions.csv", table, {s.ids("review")[0]: "accept"})
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+
+    dry = apply_cli(s, capsys, monkeypatch, "--decisions", str(path))
+    assert dry["decisions_sha256"] == sha and dry["thresholds"]["high_album"] == 90.0
+    first = apply_cli(
+        s,
+        capsys,
+        monkeypatch,
+        "--execute",
+        "--decisions",
+        str(path),
+        "--threshold",
+        "high_album=92",
+    )
+    assert first["applied"] == 7
+    assert first["decisions_sha256"] == sha and first["thresholds"]["high_album"] == 92.0
+    second = apply_cli(s, capsys, monkeypatch, "--execute")
+    assert second["decisions_sha256"] is None and second["thresholds"]["high_album"] == 90.0
+    undone = apply_cli(s, capsys, monkeypatch, first["run_id"], "--execute", command="undo")
+    assert undone["reverted"] == 7
+
+    capsys.readouterr()
+    assert cli.run(["apply", "--decisions", str(path), "--threshold", "high_album=92"]) == 0
+    text = capsys.readouterr().out
+    assert f"{sha[:16]}..." in text and "defaults except high_album=92" in text
+
+    done = run_sub(s, ["report", "--json"])
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [(r["command"], r["run_id"], r["status"]) for r in runs] == [
+        ("apply", first["run_id"], "completed"),
+        ("apply", second["run_id"], "completed"),
+        ("undo", undone["undo_run_id"], "completed"),
+    ]
+    a, b, u = runs
+    assert a["decisions_sha256"] == sha and a["thresholds"]["high_album"] == 92.0
+    assert (a["journaled"], a["verdict_ids"], a["counts"]["applied"]) == (7, 7, 7)
+    assert b["decisions_sha256"] is None and b["counts"]["already_applied"] == 6
+    assert u["target_run_id"] == first["run_id"] and u["counts"]["reverted"] == 7
+    assert a["started_at"] and a["finished_at"]
+    with Cache(cache_path, read_only=True) as cache:
+        recorded = json.loads(cache.runs("apply")["settings"][0])
+    assert recorded["decisions_sha256"] == sha and recorded["thresholds"]["high_album"] == 92.0
 
 
 # -- batches ------------------------------------------------------------------------------------
@@ -1017,6 +1231,327 @@ def test_injected_hooks_see_every_point_of_every_batch_in_order(
     assert result.applied == 5 and result.batches == 3
     assert passed.seen == [(p, b) for b in (1, 2, 3) for p in points]
     assert undone.reverted == 5 and injected.seen == passed.seen
+
+
+# -- session hygiene and the pause between batches -------------------------------------------------
+
+
+def test_write_session_settings_are_visible_from_inside_the_session(
+    wxyc_db: WxycDb,
+    cache_path: Path,
+    cli_env: None,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the CLI, with hooks injected: the session's own view (pg_settings,
+    pg_stat_activity through the same connection), libpq's parameters in `conn.info`, and
+    another session's view of it in the middle of a batch."""
+    import psycopg
+
+    from artwork_backfill.apply.hooks import BatchHooks, inject
+
+    s = seed(wxyc_db, cache_path, ["high"] * 3)
+    names = (
+        "idle_in_transaction_session_timeout",
+        "statement_timeout",
+        "lock_timeout",
+        "synchronous_commit",
+        "default_transaction_read_only",
+    )
+
+    class Look(BatchHooks):
+        def __init__(self) -> None:
+            self.settings: list[dict[str, str]] = []
+            self.params: list[dict[str, str]] = []
+            self.mine: list[tuple[Any, ...]] = []
+            self.seen_from_outside: list[tuple[Any, ...]] = []
+            self.pid = 0
+
+        def on_session(self, conn: psycopg.Connection) -> None:
+            rows = conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [list(names)]
+            ).fetchall()
+            self.settings.append(dict(rows))
+            self.params.append(conn.info.get_parameters())
+            row = conn.execute(
+                "SELECT application_name, state FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+            ).fetchone()
+            assert row is not None
+            self.mine.append(tuple(row))
+            self.pid = conn.info.backend_pid
+
+        def after_intent(self, batch: int) -> None:
+            with wxyc_db.connect(autocommit=True) as other:
+                row = other.execute(
+                    "SELECT application_name, state FROM pg_stat_activity WHERE pid = %s",
+                    [self.pid],
+                ).fetchone()
+            assert row is not None
+            self.seen_from_outside.append(tuple(row))
+
+    env = {
+        "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": "45000",
+        "DB_STATEMENT_TIMEOUT_MS": "120000",
+        "DB_KEEPALIVES_IDLE_S": "17",
+        "DB_KEEPALIVES_INTERVAL_S": "4",
+        "DB_KEEPALIVES_COUNT": "5",
+    }
+    look = Look()
+    with inject(look):
+        dry = apply_cli(s, capsys, monkeypatch, **env)
+        done = apply_cli(s, capsys, monkeypatch, "--execute", **env)
+        undone = apply_cli(s, capsys, monkeypatch, done["run_id"], "--execute", command="undo")
+    assert dry["dry_run"] and done["applied"] == 3 and undone["reverted"] == 3
+    assert len(look.settings) == 3  # dry run, apply, undo: each its own session
+    for i, seen in enumerate(look.settings):
+        assert seen["idle_in_transaction_session_timeout"] == "45000"
+        assert seen["statement_timeout"] == "120000"
+        assert seen["lock_timeout"] == "5000" and seen["synchronous_commit"] == "off"
+        assert seen["default_transaction_read_only"] == ("on" if i == 0 else "off")
+    for params in look.params:
+        assert {k: params.get(k) for k in ("keepalives", "keepalives_idle")} == {
+            "keepalives": "1",
+            "keepalives_idle": "17",
+        }
+        assert (params.get("keepalives_interval"), params.get("keepalives_count")) == ("4", "5")
+        assert params.get("application_name") == "wxyc-artwork-backfill"
+    assert look.mine == [("wxyc-artwork-backfill", "active")] * 3
+    # mid-batch, the intent stored and COMMIT not sent yet: another session sees ours waiting
+    assert look.seen_from_outside == [("wxyc-artwork-backfill", "idle in transaction")] * 2
+
+
+def test_keepalives_named_in_database_url_win(wxyc_db: WxycDb) -> None:
+    from artwork_backfill.apply.session import open_session
+    from artwork_backfill.config import db_settings
+
+    url = f"{wxyc_db.dsn}?keepalives_idle=99"
+    db = db_settings(
+        database_url=url, host=None, port=None, name=None, user=None, password=None, schema=None
+    )
+    settings = ApplySettings.from_env({"DB_KEEPALIVES_IDLE_S": "7", "DB_KEEPALIVES_COUNT": "2"})
+    with open_session(db, settings, read_only=True) as conn:
+        params = conn.info.get_parameters()
+    assert (params["keepalives_idle"], params["keepalives_count"], params["keepalives"]) == (
+        "99",
+        "2",
+        "1",
+    )
+
+
+def test_a_session_left_idle_in_a_batch_is_ended_by_the_server_and_its_batch_rolled_back(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    """idle_in_transaction_session_timeout in action: the batch waits (a hook) past the timeout
+    with its intent stored; the server ends the session, nothing of the batch is written, and
+    the next run settles the intent as rolled back and writes everything."""
+    import psycopg
+
+    from artwork_backfill.apply.hooks import BatchHooks
+
+    s = seed(wxyc_db, cache_path, ["high"] * 4)
+
+    class Stall(BatchHooks):
+        pid = 0
+
+        def on_session(self, conn: psycopg.Connection) -> None:
+            self.pid = conn.info.backend_pid
+
+        def after_intent(self, batch: int) -> None:
+            if batch != 2:
+                return
+            with wxyc_db.connect(autocommit=True) as other:  # wait for the server, not a clock
+                for _ in range(600):
+                    if not other.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [self.pid]
+                    ).fetchone():
+                        return
+                    time.sleep(0.05)
+            raise AssertionError("the server did not end the idle-in-transaction session")
+
+    settings = ApplySettings(
+        batch_size=2, live_pause=False, idle_in_transaction_timeout_ms=200, batch_pause_ms=0
+    )
+    out = io.StringIO()
+    log = RunLog(tool="artwork-backfill apply", run_id=new_run_id(), fmt="json", out=out, err=out)
+    with Cache(cache_path) as cache, pytest.raises(UserError, match="batch 2 failed"):
+        run_apply(
+            cache,
+            s.db.settings,
+            plan_apply(match_table(cache)),
+            execute=True,
+            settings=settings,
+            log=log,
+            hooks=Stall(),
+        )
+    assert {i for i, url in artwork(wxyc_db).items() if url} == {1, 2}
+    assert journal_map(cache_path) == {1: {s.row(1).url}, 2: {s.row(2).url}}
+    again, _ = _direct(s)
+    assert (again.applied, again.already_applied, again.reconciled_batches) == (2, 2, 1)
+    with Cache(cache_path, read_only=True) as cache:
+        assert "rolled_back" in cache.runs("apply-batch")["status"].to_list()
+    assert artwork(wxyc_db) == {r.library_id: r.url for r in s.rows}
+
+
+class _CountingStop(StopFlag):
+    """A stop flag whose sleeps are recorded and return at once (no clock involved)."""
+
+    def __init__(self, events: list[tuple[str, Any]], stop_in_pause: int = 0) -> None:
+        super().__init__()
+        self.events = events
+        self.stop_in_pause = stop_in_pause  # set the flag during the n-th sleep (a signal)
+
+    def sleep(self, seconds: float, slice_s: float = 0.5) -> bool:
+        self.events.append(("sleep", seconds))
+        if self.stop_in_pause and len([e for e in self.events if e[0] == "sleep"]) == (
+            self.stop_in_pause
+        ):
+            self.set("SIGTERM")
+        return not self.is_set
+
+
+def _recording_hooks(events: list[tuple[str, Any]]) -> Any:
+    from artwork_backfill.apply.hooks import BatchHooks
+
+    class Record(BatchHooks):
+        def after_update(self, batch: int) -> None:
+            events.append(("update", batch))
+
+        def after_journal(self, batch: int) -> None:
+            events.append(("journal", batch))
+
+    return Record()
+
+
+def test_the_pause_comes_between_batches_that_committed(wxyc_db: WxycDb, cache_path: Path) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 7)
+    with wxyc_db.connect() as conn:  # batch 1 (rows 1, 2) writes nothing: no pause after it
+        conn.execute(
+            f"UPDATE {wxyc_db.schema}.library SET artwork_url = %s WHERE id IN (1, 2)",
+            [cover_url(1)],
+        )
+    events: list[tuple[str, Any]] = []
+    settings = ApplySettings.from_env(
+        {"BACKFILL_BATCH_SIZE": "2", "BACKFILL_BATCH_PAUSE_MS": "250"}, live_pause=False
+    )
+    out = io.StringIO()
+    log = RunLog(tool="artwork-backfill apply", run_id=new_run_id(), fmt="json", out=out, err=out)
+    with Cache(cache_path) as cache:
+        result = run_apply(
+            cache,
+            s.db.settings,
+            plan_apply(match_table(cache)),
+            execute=True,
+            settings=settings,
+            log=log,
+            stop=_CountingStop(events),
+            hooks=_recording_hooks(events),
+        )
+    assert (result.applied, result.batches, result.batch_pause_ms) == (5, 4, 250)
+    assert events == [
+        ("update", 1),  # rolled back: nothing notified, no pause
+        ("update", 2),
+        ("journal", 2),
+        ("sleep", 0.25),
+        ("update", 3),
+        ("journal", 3),
+        ("sleep", 0.25),
+        ("update", 4),
+        ("journal", 4),  # the last batch: no pause after it
+    ]
+    started = next(line for line in log_lines(out.getvalue()) if line["step"] == "started")
+    assert started["batch_pause_ms"] == 250
+
+
+def test_a_stop_during_the_pause_ends_the_run_before_the_next_batch(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    s = seed(wxyc_db, cache_path, ["high"] * 6)
+    events: list[tuple[str, Any]] = []
+    settings = ApplySettings(batch_size=2, live_pause=False, batch_pause_ms=60_000)
+    out = io.StringIO()
+    log = RunLog(tool="artwork-backfill apply", run_id=new_run_id(), fmt="json", out=out, err=out)
+    with Cache(cache_path) as cache:
+        result = run_apply(
+            cache,
+            s.db.settings,
+            plan_apply(match_table(cache)),
+            execute=True,
+            settings=settings,
+            log=log,
+            stop=_CountingStop(events, stop_in_pause=2),
+            hooks=_recording_hooks(events),
+        )
+    assert (result.status, result.applied, result.batches, result.not_attempted) == (
+        "stopped",
+        4,
+        2,
+        2,
+    )
+    assert events == [
+        ("update", 1),
+        ("journal", 1),
+        ("sleep", 60.0),
+        ("update", 2),
+        ("journal", 2),
+        ("sleep", 60.0),  # SIGTERM arrives here
+    ]
+    assert {i for i, url in artwork(wxyc_db).items() if url} == {1, 2, 3, 4}
+    assert [line["step"] for line in log_lines(out.getvalue())][-2:] == ["analyzed", "stopped"]
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_long_pause_between_batches_at_once(
+    wxyc_db: WxycDb, cache_path: Path
+) -> None:
+    """The real stop flag through the real entry point: a 60 s pause after batch 1 ends as soon
+    as SIGTERM arrives (the test would wait the whole minute otherwise, past its timeout)."""
+    s = seed(wxyc_db, cache_path, ["high"] * 6)
+    proc = subprocess.Popen(
+        [*_entry(), "apply", "--execute", "--batch-size", "2", "--json", "--log-format", "json"],
+        env=sub_env(s, BACKFILL_BATCH_PAUSE_MS="60000"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if '"batch_done"' in line:
+            proc.send_signal(signal.SIGTERM)  # batch 1 is done: the pause has begun, or will
+            break
+    out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 130
+    result = json.loads(out)
+    assert (result["status"], result["batches"], result["applied"]) == ("stopped", 1, 2)
+    assert result["batch_pause_ms"] == 60_000
+    assert {i for i, url in artwork(wxyc_db).items() if url} == {1, 2}
+
+
+def test_session_and_pause_settings_are_validated() -> None:
+    s = ApplySettings.from_env({})
+    assert (s.batch_pause_ms, s.idle_in_transaction_timeout_ms) == (100, 60_000)
+    assert s.keepalive_params() == {
+        "keepalives": "1",
+        "keepalives_idle": "30",
+        "keepalives_interval": "10",
+        "keepalives_count": "3",
+    }
+    assert ApplySettings.from_env({"BACKFILL_BATCH_PAUSE_MS": "0"}).batch_pause_ms == 0
+    assert ApplySettings.from_env({"BACKFILL_BATCH_PAUSE_MS": "60000"}).batch_pause_ms == 60_000
+    with pytest.raises(ConfigError, match="BACKFILL_BATCH_PAUSE_MS must be at most 60000"):
+        ApplySettings.from_env({"BACKFILL_BATCH_PAUSE_MS": "60001"})
+    with pytest.raises(ConfigError, match="BACKFILL_BATCH_PAUSE_MS"):
+        ApplySettings.from_env({"BACKFILL_BATCH_PAUSE_MS": "-1"})
+    assert (
+        ApplySettings.from_env(
+            {"DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": "0"}
+        ).idle_in_transaction_timeout_ms
+        == 0
+    )
+    for name in ("DB_KEEPALIVES_IDLE_S", "DB_KEEPALIVES_INTERVAL_S", "DB_KEEPALIVES_COUNT"):
+        with pytest.raises(ConfigError, match=name):
+            ApplySettings.from_env({name: "0"})
+    with pytest.raises(ConfigError, match="DB_IDLE_IN_TRANSACTION_TIMEOUT_MS"):
+        ApplySettings.from_env({"DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": "1m"})
 
 
 # -- crashes, signals, logs (real subprocesses) ------------------------------------------------------

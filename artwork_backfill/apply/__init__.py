@@ -10,6 +10,8 @@ From a command to its SQL:
 - `writer`: the batch writer, the statements of an apply batch and of an undo batch.
 - `hooks`: the no-op injection points of a batch (tests inject a kill or a delay there).
 - `loop`: the batch loop shared by apply and undo (stop, ANALYZE, failure).
+- `history`: RowHistory (each row's journaled writes and undos: who owns its value now),
+  run_history (the apply/undo runs `report --json` lists).
 - `results`: ApplyResult, UndoResult, RunFailed.
 - `run`: run_apply. `undo`: run_undo.
 """

@@ -69,7 +69,9 @@ class Intent:
     run_id: str  # the apply run (apply-batch) or the undo run (undo-batch)
     target_run_id: str | None  # the apply run an undo reverts
     xid: str
-    rows: tuple[tuple[Any, ...], ...]  # apply: (id, url, artist, title, band); undo: (id, url)
+    # apply: (id, url, artist, title, band, previous_url, verdict_id); undo: (id, url,
+    # previous_url), the value the undo puts back. Intents of older versions lack the tails.
+    rows: tuple[tuple[Any, ...], ...]
 
 
 class Ledger:
@@ -129,6 +131,7 @@ class Reconciled:
     batches: int = 0  # intents settled
     rows: int = 0  # rows they recorded (journal or undo log)
     journal: list[tuple[str, int, str]] = field(default_factory=list)  # (run_id, library_id, url)
+    undone: list[tuple[str, int]] = field(default_factory=list)  # (apply run_id, library_id)
 
 
 def reconcile(
@@ -156,6 +159,8 @@ def reconcile(
         rows = [r for r in intent.rows if committed_ids is None or r[0] in committed_ids]
         if intent.command == APPLY_BATCH:
             done.journal.extend((intent.run_id, int(r[0]), str(r[1])) for r in rows)
+        elif intent.target_run_id is not None:
+            done.undone.extend((intent.target_run_id, int(r[0])) for r in rows)
         if persist:
             if committed_ids == set():
                 ledger.close(intent, "rolled_back")
@@ -196,7 +201,9 @@ def _ids_holding(conn: psycopg.Connection, db: DbSettings, intent: Intent) -> se
             int(r[0]) for r in intent.rows if (s := states.get(int(r[0]))) and s.artwork_url == r[1]
         }
     return {
-        int(r[0]) for r in intent.rows if (s := states.get(int(r[0]))) and s.artwork_url is None
+        int(r[0])
+        for r in intent.rows
+        if (s := states.get(int(r[0]))) and s.artwork_url == (r[2] if len(r) > 2 else None)
     }
 
 

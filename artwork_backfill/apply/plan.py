@@ -35,6 +35,7 @@ class PlanRow:
     album_title: str
     band: str  # the verdict's band ("high", or e.g. "review" for a reviewer-accepted row)
     source: str  # "high" | "accepted"
+    verdict_id: str | None = None  # the match table's verdict written (journaled with the row)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,12 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
         "matched_release_id",
         "reasons",
     ]
-    for library_id, artist, title, band, url, release_id, verdict_reasons in table.select(
-        columns
-    ).iter_rows():
+    verdicts = (
+        table["verdict_id"].to_list() if "verdict_id" in table.columns else [None] * table.height
+    )
+    for (library_id, artist, title, band, url, release_id, verdict_reasons), verdict in zip(
+        table.select(columns).iter_rows(), verdicts, strict=True
+    ):
         library_id = int(library_id)
         if library_id in rejected:
             if band == HIGH:
@@ -97,7 +101,17 @@ def plan_apply(table: pl.DataFrame, decisions: Decisions | None = None) -> Plan:
                 reasons[code] = reasons.get(code, 0) + 1
             continue
         counts[source] += 1
-        rows.append(PlanRow(library_id, str(url), str(artist), str(title), str(band), source))
+        rows.append(
+            PlanRow(
+                library_id,
+                str(url),
+                str(artist),
+                str(title),
+                str(band),
+                source,
+                None if verdict is None else str(verdict),
+            )
+        )
     rows.sort(key=lambda r: r.library_id)
     return Plan(
         tuple(rows),

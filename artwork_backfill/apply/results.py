@@ -20,7 +20,7 @@ class ApplyResult:
     rejected: int
     invalid: int
     already_applied: int  # rows holding a URL an earlier run of ours wrote (not sent again)
-    eligible: int  # planned - already_applied: what this run sends to Postgres
+    eligible: int  # planned - already_applied - skipped_undone: what this run sends to Postgres
     applied: int = 0
     raced: int = 0
     stale: int = 0
@@ -37,6 +37,14 @@ class ApplyResult:
     analyzed: bool = False
     elapsed_s: float = 0.0
     invalid_reasons: dict[str, int] = field(default_factory=dict)
+    # rows whose latest write of ours an undo took back: left out (sent with --include-undone)
+    skipped_undone: int = 0
+    undone_included: int = 0  # --include-undone: such rows sent again
+    include_undone: bool = False
+    # what the plan was made with: the scorer's thresholds and the decisions file's SHA-256
+    thresholds: dict[str, float] | None = None
+    decisions_sha256: str | None = None
+    batch_pause_ms: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -50,8 +58,11 @@ class UndoResult:
     dry_run: bool
     status: str  # "dry_run" | "completed" | "stopped" | "failed"
     journaled: int  # rows the apply run wrote
-    reverted: int = 0  # set back to NULL (dry run: would be)
-    skipped: int = 0  # no longer hold the value the run wrote (changed since, or undone before)
+    reverted: int = 0  # set back to the value the write replaced (dry run: would be)
+    restored_previous: int = 0  # of reverted: to a cover (a repair's), not to NULL
+    skipped: int = 0  # no longer hold the value the run wrote (changed since)
+    already_undone: int = 0  # reverted by an earlier undo of this run: not touched again
+    superseded: int = 0  # a later run of ours wrote the row since: its value is not this run's
     not_attempted: int = 0
     batches: int = 0
     stopped: bool = False

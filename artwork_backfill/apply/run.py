@@ -12,22 +12,30 @@ discogs_unavailable now, or was deleted). `ANALYZE library` runs once after a ru
 Resume and stop
 ---------------
 A re-run recomputes the plan; rows written before are `already_applied` and are not sent
-again, so a second run reports `applied 0` (and no `raced` noise). Rows an `undo` set back to
-NULL are eligible again: keep them out with a `reject` in the decisions file. SIGINT/SIGTERM set a stop
+again, so a second run reports `applied 0` (and no `raced` noise). A row whose latest write of
+ours an `undo` took back is left out (`skipped_undone`): undo sticks until asked otherwise
+(`include_undone`, `apply --include-undone`). SIGINT/SIGTERM set a stop
 flag: the batch in flight finishes (commit and journal), the run reports `stopped` and the CLI
 exits 130 (`ExitStatus.INTERRUPTED`), so a script never mistakes a partial run for a complete
-one; a re-run continues. Before each batch, when writing, a cooperative live-DJ pause probes
-the flowsheet (see `LiveActivity`).
+one; a re-run continues. Between batches the loop pauses `BACKFILL_BATCH_PAUSE_MS` (see
+`apply.loop`), and before each batch, when writing, a cooperative live-DJ pause probes the
+flowsheet (see `LiveActivity`).
+
+Each run records what its plan was made with (the scorer's thresholds, the decisions file's
+SHA-256) in the run log and its result; the journal keeps the verdict each row was written
+from (`verdict_id`) and the value the write replaced (NULL for a backfill).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from artwork_backfill.apply.history import RowHistory
 from artwork_backfill.apply.hooks import BatchHooks, injected
 from artwork_backfill.apply.ledger import reconcile
 from artwork_backfill.apply.loop import drive, logged_failure
@@ -52,11 +60,16 @@ def run_apply(
     log: RunLog,
     stop: StopFlag | None = None,
     hooks: BatchHooks | None = None,
+    include_undone: bool = False,
+    thresholds: Mapping[str, float] | None = None,
+    decisions_sha256: str | None = None,
 ) -> ApplyResult:
     """Dry run (default) or write the plan. The run id is `log.run_id`.
 
-    `stop` is checked between batches (see `artwork_backfill.stopping`); `hooks` are called
-    at the points of each batch (no-ops unless a test injects some, see `apply.hooks`).
+    `stop` is checked between batches and sleeps the pauses (see `artwork_backfill.stopping`);
+    `hooks` are called at the points of each batch (no-ops unless a test injects some, see
+    `apply.hooks`). `include_undone` sends rows an undo took back again. `thresholds` and
+    `decisions_sha256` say what the plan was made with; they are recorded with the run.
     """
     with logged_failure(log, "apply"):
         return _run_apply(
@@ -68,7 +81,21 @@ def run_apply(
             log,
             stop or StopFlag(),
             hooks if hooks is not None else injected(),
+            _Provenance(
+                include_undone,
+                None if thresholds is None else dict(thresholds),
+                decisions_sha256,
+            ),
         )
+
+
+@dataclass(frozen=True)
+class _Provenance:
+    """What the plan was made with, and whether undone rows are sent again."""
+
+    include_undone: bool
+    thresholds: dict[str, float] | None
+    decisions_sha256: str | None
 
 
 def _run_apply(
@@ -80,6 +107,7 @@ def _run_apply(
     log: RunLog,
     stop: StopFlag,
     hooks: BatchHooks,
+    made_with: _Provenance,
 ) -> ApplyResult:
     started = time.monotonic()
     require_source(cache, db)
@@ -91,18 +119,37 @@ def _run_apply(
         batch_size=settings.batch_size,
         planned=len(plan),
         live_pause=settings.live_pause and settings.lookback_s > 0,
+        include_undone=made_with.include_undone,
+        decisions_sha256=made_with.decisions_sha256,
+        thresholds=made_with.thresholds,
     )
     with open_session(db, settings, read_only=not execute) as conn:
+        hooks.on_session(conn)
         recovered = reconcile(cache, conn, db, log, persist=execute)
-        journaled = _journaled_pairs(cache) | {(i, u) for _, i, u in recovered.journal}
+        history = RowHistory.load(
+            cache,
+            more_writes=() if execute else recovered.journal,
+            more_undone=() if execute else recovered.undone,
+        )
         states = read_states(conn, db, [r.library_id for r in plan.rows])
 
         pending: list[PlanRow] = []
-        already = other_url = 0
+        already = other_url = skipped_undone = undone_included = 0
         for row in plan.rows:
             state = states.get(row.library_id)
             holding = state.artwork_url if state is not None else None
-            if holding is not None and (row.library_id, holding) in journaled:
+            owner = history.owner(row.library_id)
+            latest = history.latest(row.library_id)
+            if holding is not None and owner is not None and holding == owner.url:
+                already += 1  # the row holds what our latest standing write put there
+                other_url += holding != row.url
+            elif latest is not None and latest.undone:
+                if made_with.include_undone:
+                    undone_included += 1
+                    pending.append(row)
+                else:
+                    skipped_undone += 1  # undone: stays undone unless asked
+            elif holding is not None and history.journaled(row.library_id, holding):
                 already += 1
                 other_url += holding != row.url
             else:
@@ -122,6 +169,12 @@ def _run_apply(
             eligible=len(pending),
             reconciled_batches=recovered.batches,
             reconciled_rows=recovered.rows,
+            skipped_undone=skipped_undone,
+            undone_included=undone_included,
+            include_undone=made_with.include_undone,
+            thresholds=made_with.thresholds,
+            decisions_sha256=made_with.decisions_sha256,
+            batch_pause_ms=settings.batch_pause_ms,
         )
         result.sample = [
             {
@@ -150,8 +203,12 @@ def _run_apply(
             {
                 "database": db.display,
                 "batch_size": settings.batch_size,
+                "batch_pause_ms": settings.batch_pause_ms,
                 "planned": len(plan),
                 "eligible": len(pending),
+                "include_undone": made_with.include_undone,
+                "thresholds": made_with.thresholds,
+                "decisions_sha256": made_with.decisions_sha256,
             },
             run_id=log.run_id,
         )
@@ -160,7 +217,9 @@ def _run_apply(
             f"writing {len(pending)} rows in batches of {settings.batch_size}",
             eligible=len(pending),
             already_applied=already,
+            skipped_undone=skipped_undone,
             batch_size=settings.batch_size,
+            batch_pause_ms=settings.batch_pause_ms,
         )
         by_id = {r.library_id: r for r in pending}
 
@@ -231,17 +290,10 @@ def _remaining(conn: psycopg.Connection, db: DbSettings, rows: Sequence[PlanRow]
     return sum(1 for r in rows if classify(r, states.get(r.library_id)) == "apply")
 
 
-def _journaled_pairs(cache: Cache) -> set[tuple[int, str]]:
-    journal = cache.journal()
-    if journal.height == 0:
-        return set()
-    return {(int(i), str(u)) for i, u in journal.select("library_id", "artwork_url").iter_rows()}
-
-
 def _summary(result: ApplyResult) -> dict[str, Any]:
     data = result.to_json()
-    data.pop("sample", None)
-    data.pop("run_id", None)
+    for name in ("sample", "run_id", "thresholds", "decisions_sha256"):  # (in the init line)
+        data.pop(name, None)
     return data
 
 

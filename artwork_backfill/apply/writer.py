@@ -73,24 +73,36 @@ def apply_kind(db: DbSettings) -> BatchKind:
             "RETURNING l.id"
         ).format(**table_names(db)),
         copy_row=lambda r: (r.library_id, r.url, r.artist_name, r.album_title),
-        intent_row=lambda r: (r.library_id, r.url, r.artist_name, r.album_title, r.band),
+        # a backfill replaces NULL: the previous value journaled is None
+        intent_row=lambda r: (
+            r.library_id,
+            r.url,
+            r.artist_name,
+            r.album_title,
+            r.band,
+            None,
+            r.verdict_id,
+        ),
         row_id=lambda r: r.library_id,
     )
 
 
 def undo_kind(db: DbSettings) -> BatchKind:
+    """Rows (library_id, url the run wrote, previous value): each row that still holds the
+    run's URL gets back the value that write replaced (NULL for a backfill)."""
     return BatchKind(
         command=UNDO_BATCH,
         create=sql.SQL(
-            "CREATE TEMP TABLE artwork_undo (id integer PRIMARY KEY, url text NOT NULL) ON COMMIT DROP"
+            "CREATE TEMP TABLE artwork_undo (id integer PRIMARY KEY, url text NOT NULL, "
+            "previous text) ON COMMIT DROP"
         ),
-        copy=sql.SQL("COPY artwork_undo (id, url) FROM STDIN"),
+        copy=sql.SQL("COPY artwork_undo (id, url, previous) FROM STDIN"),
         update=sql.SQL(
-            "UPDATE {library} AS l SET artwork_url = NULL FROM artwork_undo AS t "
+            "UPDATE {library} AS l SET artwork_url = t.previous FROM artwork_undo AS t "
             "WHERE l.id = t.id AND l.artwork_url = t.url RETURNING l.id"
         ).format(**table_names(db)),
-        copy_row=lambda r: (r[0], r[1]),
-        intent_row=lambda r: (r[0], r[1]),
+        copy_row=lambda r: (r[0], r[1], r[2]),
+        intent_row=lambda r: (r[0], r[1], r[2]),
         row_id=lambda r: r[0],
     )
 

@@ -59,6 +59,13 @@ BatchSize = Annotated[
         help="Rows per transaction and UPDATE statement (default 5000).",
     ),
 ]
+IncludeUndone = Annotated[
+    bool,
+    typer.Option(
+        "--include-undone",
+        help="Also write rows whose latest write an `undo` took back (left out by default).",
+    ),
+]
 LogFormat = Annotated[
     str,
     typer.Option("--log-format", help="Log lines as `text` or `json` (WXYC's tagged JSON lines)."),
@@ -123,6 +130,7 @@ def apply(
     dry_run: DryRunFlag = False,
     batch_size: BatchSize = None,
     live_pause: LivePause = True,
+    include_undone: IncludeUndone = False,
     sample: Annotated[int, typer.Option("--sample", min=0, help="Rows shown as old -> new.")] = 20,
     threshold: ThresholdOption = None,
     as_json: JsonFlag = False,
@@ -131,8 +139,12 @@ def apply(
     """Write the plan into library.artwork_url: the high band plus reviewer-accepted rows.
 
     Guarded, batched (COPY + one UPDATE per batch), journaled and undoable. A dry run unless
-    --execute. A re-run writes only what is left; stop it with Ctrl-C or SIGTERM at any time.
+    --execute. A re-run writes only what is left (not what an undo took back, unless
+    --include-undone); stop it with Ctrl-C or SIGTERM at any time.
     """
+    import dataclasses
+    import hashlib
+
     from artwork_backfill.apply.plan import plan_apply
     from artwork_backfill.apply.run import run_apply
     from artwork_backfill.apply.session import require_source
@@ -153,15 +165,26 @@ def apply(
         require_source(cache, db)
         table = match_table(cache, thresholds)
         chosen = None
+        decisions_sha256 = None
         if decisions is not None:
             from artwork_backfill.review.decisions import read_decisions
 
             chosen = read_decisions(decisions, table)
+            decisions_sha256 = hashlib.sha256(decisions.read_bytes()).hexdigest()
         plan = plan_apply(table, chosen)
         stop = StopFlag()
         with stop_on_signals(stop):
             result = run_apply(
-                cache, db, plan, execute=do_write, settings=settings, log=log, stop=stop
+                cache,
+                db,
+                plan,
+                execute=do_write,
+                settings=settings,
+                log=log,
+                stop=stop,
+                include_undone=include_undone,
+                thresholds=dataclasses.asdict(thresholds),
+                decisions_sha256=decisions_sha256,
             )
     if as_json:
         emit_json(result.to_json())
@@ -190,6 +213,10 @@ def _render_apply(r: ApplyResult) -> None:
         ("refused by the URL check", invalid),
         ("planned", r.planned),
         ("already applied (earlier runs)", r.already_applied),
+        (
+            "undone earlier (written again)" if r.include_undone else "undone earlier (skipped)",
+            r.undone_included if r.include_undone else r.skipped_undone,
+        ),
         ("eligible this run", r.eligible),
     ]
     if r.dry_run:
@@ -215,6 +242,14 @@ def _render_apply(r: ApplyResult) -> None:
                 f"{r.reconciled_batches} ({r.reconciled_rows} rows)",
             )
         )
+    rows += [
+        ("thresholds", _thresholds_text(r.thresholds)),
+        # the first 16 hex digits (the whole hash is in --json and the run log)
+        (
+            "decisions file SHA-256",
+            f"{r.decisions_sha256[:16]}..." if r.decisions_sha256 else "none",
+        ),
+    ]
     for label, value in rows:
         table.add_row(label, str(value))
     stdout.print(table)
@@ -234,6 +269,19 @@ def _render_apply(r: ApplyResult) -> None:
         )
 
 
+def _thresholds_text(thresholds: dict[str, float] | None) -> str:
+    """The thresholds that differ from the defaults (the run records them all)."""
+    if thresholds is None:
+        return "not recorded"
+    import dataclasses
+
+    from artwork_backfill.judge.thresholds import DEFAULT_THRESHOLDS
+
+    defaults = dataclasses.asdict(DEFAULT_THRESHOLDS)
+    changed = [f"{k}={v:g}" for k, v in thresholds.items() if defaults.get(k) != v]
+    return "defaults" if not changed else "defaults except " + ", ".join(changed)
+
+
 def undo(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run_id of an `apply --execute` run.")],
@@ -251,10 +299,12 @@ def undo(
     as_json: JsonFlag = False,
     log_format: LogFormat = "text",
 ) -> int:
-    """Set artwork_url back to NULL where it still holds exactly what RUN_ID wrote.
+    """Put back what RUN_ID's writes replaced (NULL for a backfill) where the row still holds
+    exactly what RUN_ID wrote.
 
-    Rows changed since (by a person, the API or another run) are skipped. A dry run unless
-    --execute.
+    Rows changed since (by a person, the API or another run) are skipped, and so are rows a
+    later run wrote (even the same URL) and rows an earlier undo already reverted. A dry run
+    unless --execute.
     """
     from artwork_backfill.apply.settings import ApplySettings
     from artwork_backfill.apply.undo import run_undo
@@ -284,8 +334,11 @@ def undo(
         for label, value in (
             ("apply run", result.run_id),
             ("rows it wrote (journal)", result.journaled),
-            ("would revert" if result.dry_run else "reverted to NULL", result.reverted),
+            ("would revert" if result.dry_run else "reverted", result.reverted),
+            ("  of them to an earlier cover (not NULL)", result.restored_previous),
             ("skipped (changed since)", result.skipped),
+            ("skipped (already undone)", result.already_undone),
+            ("skipped (a later run wrote the row)", result.superseded),
             ("not attempted (stopped)", result.not_attempted),
         ):
             table.add_row(label, str(value))

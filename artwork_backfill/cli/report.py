@@ -75,6 +75,7 @@ def report(
         table, stats = build_report(cache, thresholds, sample=sample)
         parked = _parked(cache)
         live = cache.live
+        runs = _write_runs(cache)
 
     checked = read_decisions(decisions, table) if decisions is not None else None
     written: dict[str, str] = {}
@@ -90,6 +91,7 @@ def report(
         data["files"] = written
         data["parked"] = parked
         data["live"] = live  # read from a running resolve's published copy
+        data["runs"] = runs
         if checked is not None:
             data["decisions"] = checked.to_json()
         emit_json(data)
@@ -135,6 +137,13 @@ def _parked(cache: Cache) -> dict[str, Any]:
         "park_after_runs": park_after_runs,
         "reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+
+
+def _write_runs(cache: Cache) -> list[dict[str, Any]]:
+    """The apply and undo runs (status, counts, thresholds, decisions hash): `apply.history`."""
+    from artwork_backfill.apply.history import run_history
+
+    return run_history(cache)
 
 
 def _render(stats: ReportStats, sample: int) -> None:
