@@ -127,3 +127,94 @@ def test_unusable_values_are_wrong_offline(url: str, code: str | None) -> None:
             and code in verdict.reasons
             and verdict.replacement_url is None
         )
+
+
+def _library(db: WxycDb) -> dict[int, str | None]:
+    with db.connect() as conn:
+        return dict(conn.execute("SELECT id, artwork_url FROM wxyc_schema.library").fetchall())
+
+
+def test_audit_report_repair_and_undo_against_the_truth(wxyc_db: WxycDb, tmp_path: Path) -> None:
+    with wxyc_db.connect() as conn:
+        CATALOG.load_into_postgres(conn)
+    cache = tmp_path / "c.duckdb"
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0)) as sim:
+        env = env_for(wxyc_db, sim, cache)
+        audit = ok(run(["audit", "--json", *FAST], env))
+    report = ok(run(["report", "--json", "--export", str(tmp_path / "m.csv")], env))
+    assert report["audit"]["verdicts"] == audit["verdicts"]
+    assert report["candidates"] + report["audit"]["rows"] >= len(FILLED)
+    header = (tmp_path / "m.csv").read_text().splitlines()[0].split(",")
+    assert header[-3:] == ["current_artwork_url", "audit", "audit_reasons"]
+
+    before = _library(wxyc_db)
+    with Cache(cache, read_only=True) as c:
+        table = audit_rows(c)
+    # someone changes one wrong row after the audit: the repair must leave it alone
+    changed = next(
+        r["library_id"]
+        for r in table.iter_rows(named=True)
+        if r["audit"] == "wrong" and r["band"] == "high"
+    )
+    with wxyc_db.connect() as conn:
+        conn.execute(
+            "UPDATE wxyc_schema.library SET artwork_url = %s WHERE id = %s",
+            ["https://i.discogs.com/someone-else.jpeg", changed],
+        )
+    before[changed] = "https://i.discogs.com/someone-else.jpeg"
+
+    dry = ok(run(["apply", "--repair", "--json"], env))
+    assert dry["dry_run"] is True and dry["repair"] is True and _library(wxyc_db) == before
+    done = ok(run(["apply", "--repair", "--execute", "--json"], env))
+    after = _library(wxyc_db)
+    assert done["repaired"] == dry["repaired"] and dry["kept_changed"] == 1  # as predicted
+    assert done["kept_changed"] == 1 and after[changed] == before[changed]
+
+    fixed: Counter[str] = Counter()
+    for r in table.iter_rows(named=True):
+        lid, kind = r["library_id"], FILLED[r["library_id"]].artwork_kind
+        if after[lid] == before[lid]:
+            continue
+        # only wrong values changed, each to the right cover, never to NULL
+        assert r["audit"] == "wrong" and after[lid] is not None, r
+        assert CATALOG.is_correct_cover(lid, after[lid]), (kind, r)
+        fixed[str(kind)] += 1
+    assert done["repaired"] == sum(fixed.values()) > 0
+    assert "right" not in fixed  # no ok row was touched
+    assert set(fixed) <= {"logo", "photo", "other_album", "other_artist", "unusable"}
+    # the backfill's rows were not touched by a repair
+    assert all(after[i] == before[i] for i in before if i not in FILLED)
+
+    again = ok(run(["apply", "--repair", "--execute", "--json"], env))
+    assert again["repaired"] == 0 and again["already_applied"] == done["repaired"]
+
+    undo = ok(run(["undo", done["run_id"], "--execute", "--json"], env))
+    assert undo["reverted"] == done["repaired"] == undo["restored_previous"]
+    assert _library(wxyc_db) == before  # every old value is back (and the changed row kept)
+
+
+def test_clear_wrong_clears_only_wrong_values_without_a_replacement(
+    wxyc_db: WxycDb, tmp_path: Path
+) -> None:
+    with wxyc_db.connect() as conn:
+        CATALOG.load_into_postgres(conn)
+    cache = tmp_path / "c.duckdb"
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0)) as sim:
+        env = env_for(wxyc_db, sim, cache)
+        ok(run(["audit", "--no-lookup", "--json"], env))  # no answers: no replacement at all
+    refused = run(["apply", "--clear-wrong", "--json"], env)
+    assert refused.returncode == 1 and "--clear-wrong goes with --repair" in refused.stderr
+    before = _library(wxyc_db)
+    kept = ok(run(["apply", "--repair", "--execute", "--json"], env))
+    assert kept["repaired"] == 0 and kept["left_wrong"] > 0 and _library(wxyc_db) == before
+    cleared = ok(run(["apply", "--repair", "--clear-wrong", "--execute", "--json"], env))
+    after = _library(wxyc_db)
+    with Cache(cache, read_only=True) as c:
+        table = audit_rows(c)
+    wrong = {r["library_id"] for r in table.iter_rows(named=True) if r["audit"] == "wrong"}
+    assert cleared["repaired"] == len(wrong) == kept["left_wrong"]
+    assert {i for i in before if after[i] != before[i]} == wrong
+    assert all(after[i] is None for i in wrong)
+    assert all(FILLED[i].artwork_kind in ("logo", "photo", "unusable") for i in wrong)
+    undo = ok(run(["undo", cleared["run_id"], "--execute", "--json"], env))
+    assert undo["reverted"] == len(wrong) and _library(wxyc_db) == before

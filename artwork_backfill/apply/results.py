@@ -45,6 +45,14 @@ class ApplyResult:
     thresholds: dict[str, float] | None = None
     decisions_sha256: str | None = None
     batch_pause_ms: int = 0
+    # apply --repair: the audit's wrong values replaced (dry run: would be), the rows whose
+    # value changed since the audit (left alone), and the wrong values with no replacement
+    # planned to be cleared (--clear-wrong) or kept
+    repair: bool = False
+    repaired: int = 0
+    kept_changed: int = 0
+    cleared_planned: int = 0
+    left_wrong: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

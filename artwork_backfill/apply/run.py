@@ -43,7 +43,7 @@ from artwork_backfill.apply.plan import Plan, PlanRow, classify
 from artwork_backfill.apply.results import ApplyResult
 from artwork_backfill.apply.session import open_session, read_states, require_source
 from artwork_backfill.apply.settings import ApplySettings
-from artwork_backfill.apply.writer import BatchOutcome, BatchWriter, apply_kind
+from artwork_backfill.apply.writer import BatchOutcome, BatchWriter, apply_kind, repair_kind
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.config import DbSettings
 from artwork_backfill.logs import RunLog
@@ -140,7 +140,20 @@ def _run_apply(
             holding = state.artwork_url if state is not None else None
             owner = history.owner(row.library_id)
             latest = history.latest(row.library_id)
-            if holding is not None and owner is not None and holding == owner.url:
+            if row.previous is not None:  # a repair: done when the row holds its replacement
+                if holding == (row.url or None):
+                    already += 1
+                elif (
+                    latest is not None
+                    and latest.undone
+                    and latest.previous == row.previous
+                    and not made_with.include_undone
+                ):
+                    skipped_undone += 1  # this repair was undone: it stays undone
+                else:
+                    undone_included += bool(latest is not None and latest.undone)
+                    pending.append(row)
+            elif holding is not None and owner is not None and holding == owner.url:
                 already += 1  # the row holds what our latest standing write put there
                 other_url += holding != row.url
             elif latest is not None and latest.undone:
@@ -155,6 +168,9 @@ def _run_apply(
             else:
                 pending.append(row)
         result = ApplyResult(
+            repair=plan.repair,
+            cleared_planned=plan.cleared,
+            left_wrong=plan.left_wrong,
             run_id=log.run_id,
             dry_run=not execute,
             status="dry_run" if not execute else "completed",
@@ -182,7 +198,7 @@ def _run_apply(
                 "artist_name": r.artist_name,
                 "album_title": r.album_title,
                 "old": states[r.library_id].artwork_url if r.library_id in states else None,
-                "new": r.url,
+                "new": r.url or None,
                 "band": r.band,
                 "source": r.source,
             }
@@ -194,6 +210,8 @@ def _run_apply(
             result.would_race = predicted.count("raced")
             result.would_stale = predicted.count("stale")
             result.remaining = result.would_apply
+            if plan.repair:
+                result.repaired, result.kept_changed = result.would_apply, result.would_race
             result.elapsed_s = round(time.monotonic() - started, 3)
             log.info("finished", "dry run: nothing written", **_summary(result))
             return result
@@ -209,6 +227,7 @@ def _run_apply(
                 "include_undone": made_with.include_undone,
                 "thresholds": made_with.thresholds,
                 "decisions_sha256": made_with.decisions_sha256,
+                "repair": plan.repair,
             },
             run_id=log.run_id,
         )
@@ -253,7 +272,7 @@ def _run_apply(
         writer = BatchWriter(
             conn,
             cache,
-            apply_kind(db),
+            repair_kind(db) if plan.repair else apply_kind(db),
             run_id=log.run_id,
             target_run_id=None,
             log=log,
@@ -274,6 +293,8 @@ def _run_apply(
             started=started,
         )
         result.remaining = _remaining(conn, db, pending)
+        if plan.repair:
+            result.repaired, result.kept_changed = result.applied, result.raced
         log.info(
             "stopped" if result.stopped else "finished",
             f"apply {result.status}: applied {result.applied}, raced {result.raced}, "

@@ -131,7 +131,8 @@ def _run_undo(
         )
         if not execute:
             states = read_states(conn, db, [i for i, _, _ in rows])
-            back = [r for r in rows if (s := states.get(r[0])) and s.artwork_url == r[1]]
+            # a repair's clear is journaled as "": the row it wrote holds NULL
+            back = [r for r in rows if (s := states.get(r[0])) and s.artwork_url == (r[1] or None)]
             result.reverted = len(back)
             result.restored_previous = sum(1 for r in back if r[2] is not None)
             result.skipped = len(rows) - result.reverted

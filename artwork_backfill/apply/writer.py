@@ -87,21 +87,61 @@ def apply_kind(db: DbSettings) -> BatchKind:
     )
 
 
+def repair_kind(db: DbSettings) -> BatchKind:
+    """`apply --repair`: each row gets its replacement (NULL for a clear) only where it still
+    holds the value audited (`previous`), with the same artist and title, not flagged."""
+    return BatchKind(
+        command=APPLY_BATCH,
+        create=sql.SQL(
+            "CREATE TEMP TABLE artwork_repair (id integer PRIMARY KEY, url text, "
+            "previous text NOT NULL, artist text NOT NULL, title text NOT NULL) ON COMMIT DROP"
+        ),
+        copy=sql.SQL("COPY artwork_repair (id, url, previous, artist, title) FROM STDIN"),
+        update=sql.SQL(
+            "UPDATE {library} AS l SET artwork_url = t.url "
+            "FROM artwork_repair AS t, {artists} AS a "
+            "WHERE l.id = t.id AND a.id = l.artist_id "
+            "AND a.artist_name = t.artist AND l.album_title = t.title "
+            "AND l.artwork_url = t.previous AND l.discogs_unavailable = false "
+            "RETURNING l.id"
+        ).format(**table_names(db)),
+        copy_row=lambda r: (
+            r.library_id,
+            None if r.clear else r.url,
+            r.previous,
+            r.artist_name,
+            r.album_title,
+        ),
+        # journaled with the value replaced; a clear is journaled as "" (NULL was written)
+        intent_row=lambda r: (
+            r.library_id,
+            "" if r.clear else r.url,
+            r.artist_name,
+            r.album_title,
+            r.band,
+            r.previous,
+            r.verdict_id,
+        ),
+        row_id=lambda r: r.library_id,
+    )
+
+
 def undo_kind(db: DbSettings) -> BatchKind:
     """Rows (library_id, url the run wrote, previous value): each row that still holds the
     run's URL gets back the value that write replaced (NULL for a backfill)."""
     return BatchKind(
         command=UNDO_BATCH,
         create=sql.SQL(
-            "CREATE TEMP TABLE artwork_undo (id integer PRIMARY KEY, url text NOT NULL, "
+            "CREATE TEMP TABLE artwork_undo (id integer PRIMARY KEY, url text, "
             "previous text) ON COMMIT DROP"
         ),
         copy=sql.SQL("COPY artwork_undo (id, url, previous) FROM STDIN"),
+        # a repair's clear is journaled as "" (it wrote NULL): undo finds the row still NULL
         update=sql.SQL(
             "UPDATE {library} AS l SET artwork_url = t.previous FROM artwork_undo AS t "
-            "WHERE l.id = t.id AND l.artwork_url = t.url RETURNING l.id"
+            "WHERE l.id = t.id AND l.artwork_url IS NOT DISTINCT FROM t.url RETURNING l.id"
         ).format(**table_names(db)),
-        copy_row=lambda r: (r[0], r[1], r[2]),
+        copy_row=lambda r: (r[0], r[1] or None, r[2]),
         intent_row=lambda r: (r[0], r[1], r[2]),
         row_id=lambda r: r[0],
     )
@@ -199,4 +239,4 @@ class BatchWriter:
             self.ledger.settle(intent)
 
 
-__all__ = ["BatchKind", "BatchOutcome", "BatchWriter", "apply_kind", "undo_kind"]
+__all__ = ["BatchKind", "BatchOutcome", "BatchWriter", "apply_kind", "repair_kind", "undo_kind"]

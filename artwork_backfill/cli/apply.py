@@ -131,6 +131,21 @@ def apply(
     batch_size: BatchSize = None,
     live_pause: LivePause = True,
     include_undone: IncludeUndone = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Replace the values `audit` found wrong with the gate's high cover (or a "
+            "reviewer-accepted one), only where the row still holds the value audited.",
+        ),
+    ] = False,
+    clear_wrong: Annotated[
+        bool,
+        typer.Option(
+            "--clear-wrong",
+            help="With --repair: clear (NULL) wrong values that have no safe replacement.",
+        ),
+    ] = False,
     sample: Annotated[int, typer.Option("--sample", min=0, help="Rows shown as old -> new.")] = 20,
     threshold: ThresholdOption = None,
     as_json: JsonFlag = False,
@@ -154,6 +169,8 @@ def apply(
     from artwork_backfill.stopping import StopFlag, stop_on_signals
 
     opts: GlobalOptions = ctx.obj
+    if clear_wrong and not repair:
+        raise UserError("--clear-wrong goes with --repair (it clears wrong values the audit found)")
     do_write = _mode(execute, dry_run)
     db = db_options(database_url, db_host, db_port, db_name, db_user, db_password, schema)
     settings = ApplySettings.from_env(
@@ -163,7 +180,13 @@ def apply(
     log = _log("apply", new_run_id(), log_format, as_json)
     with _open_cache(opts.cache, execute=do_write) as cache:
         require_source(cache, db)
-        table = match_table(cache, thresholds)
+        # with the audit's rows, so a decisions file exported with them reads back whole; the
+        # plan takes the backfill's rows, or with --repair the audit's wrong ones
+        table = match_table(cache, thresholds, include_audit=True)
+        if repair and not table["audit"].is_not_null().any():
+            raise UserError(
+                f"cache {opts.cache} holds no audit: run `artwork-backfill audit` first"
+            )
         chosen = None
         decisions_sha256 = None
         if decisions is not None:
@@ -171,7 +194,7 @@ def apply(
 
             chosen = read_decisions(decisions, table)
             decisions_sha256 = hashlib.sha256(decisions.read_bytes()).hexdigest()
-        plan = plan_apply(table, chosen)
+        plan = plan_apply(table, chosen, repair=repair, clear_wrong=clear_wrong)
         stop = StopFlag()
         with stop_on_signals(stop):
             result = run_apply(
@@ -219,6 +242,14 @@ def _render_apply(r: ApplyResult) -> None:
         ),
         ("eligible this run", r.eligible),
     ]
+    if r.repair:
+        rows.insert(1, ("mode", "repair of the audit's wrong values"))
+        rows += [
+            ("wrong, no replacement: cleared" if r.cleared_planned else "wrong, no replacement: kept",
+             r.cleared_planned or r.left_wrong),
+            ("repaired" if not r.dry_run else "would repair", r.repaired),
+            ("kept (changed since the audit)", r.kept_changed),
+        ]  # fmt: skip
     if r.dry_run:
         rows += [
             ("would apply", r.would_apply),

@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from artwork_backfill.cache.schema import SCHEMA_VERSION
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.demo.pgembed import EmbeddedPostgres
 from artwork_backfill.demo.simulator import Catalog, SimulatorConfig, start_simulator
@@ -411,8 +412,11 @@ def test_a_layout_1_cache_is_migrated(made: Made, tmp_path: Path) -> None:
     _db, cache_path, env = good_cache(made, tmp_path)
     expected = bands(cache_path)
     conn = duckdb.connect(str(cache_path))
-    try:  # what layout 1 was: no discogs_artist_id on the candidates
+    try:  # what layout 1 was: no discogs_artist_id on the candidates, nor layout 3's parts
         conn.execute("ALTER TABLE candidates DROP COLUMN discogs_artist_id")
+        conn.execute("ALTER TABLE journal DROP COLUMN previous_artwork_url")
+        conn.execute("ALTER TABLE journal DROP COLUMN verdict_id")
+        conn.execute("DROP TABLE audit_rows")
         conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     finally:
         conn.close()
@@ -425,7 +429,8 @@ def test_a_layout_1_cache_is_migrated(made: Made, tmp_path: Path) -> None:
         )
     assert out["status"] == "completed"
     with Cache(cache_path, read_only=True) as cache:
-        assert cache.meta("schema_version") == "2"
+        assert cache.meta("schema_version") == SCHEMA_VERSION
+        assert {"previous_artwork_url", "verdict_id"} <= set(cache.journal().columns)
         assert "discogs_artist_id" in cache.candidates().columns
         assert cache.candidates()["discogs_artist_id"].is_not_null().any()  # re-exported
     assert bands(cache_path) == expected
