@@ -104,7 +104,7 @@ def undo_log_pairs(cache: Cache) -> set[tuple[str, int]]:
     The cache has no query for the undo log yet, so this one reads it here (through the
     cache's own query helper, inside its error handling).
     """
-    frame = cache._frame("SELECT run_id, library_id FROM undo_log")
+    frame = cache.undo_log().select("run_id", "library_id")
     return {(str(r), int(i)) for r, i in frame.iter_rows()}
 
 

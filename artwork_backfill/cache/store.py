@@ -774,6 +774,10 @@ class Cache:
             return self._frame("SELECT * FROM journal ORDER BY written_at, library_id")
         return self._frame("SELECT * FROM journal WHERE run_id = ? ORDER BY library_id", [run_id])
 
+    def undo_log(self) -> pl.DataFrame:
+        """What undo reverted: (undo_run_id, run_id, library_id, reverted_at) rows."""
+        return self._frame("SELECT * FROM undo_log ORDER BY reverted_at, library_id")
+
     def record_undo(self, undo_run_id: str, run_id: str, library_ids: Sequence[int]) -> None:
         if not library_ids:
             return
