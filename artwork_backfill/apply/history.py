@@ -99,11 +99,7 @@ class RowHistory:
 
 
 def undo_log_pairs(cache: Cache) -> set[tuple[str, int]]:
-    """(apply run_id, library_id) of every row an undo reverted.
-
-    The cache has no query for the undo log yet, so this one reads it here (through the
-    cache's own query helper, inside its error handling).
-    """
+    """(apply run_id, library_id) of every row an undo reverted."""
     frame = cache.undo_log().select("run_id", "library_id")
     return {(str(r), int(i)) for r, i in frame.iter_rows()}
 
