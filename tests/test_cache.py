@@ -110,6 +110,10 @@ def test_a_partial_export_adds_to_the_snapshot_and_never_shrinks_it(tmp_path: Pa
         snap = {r["library_id"]: r["album_title"] for r in cache.candidates().iter_rows(named=True)}
         assert sorted(snap) == [10, 11, 12, 13]
         assert snap[10] == "Emperor Tomato Ketchup (Remaster)"
+        # the plan names what it is made from: rows, the full run and the partial one
+        info = cache.snapshot_info()
+        assert info["rows"] == 4 and len(info["runs"]) == 2 and info["snapshot"] == "candidates"
+        assert info["exported_from"] <= info["exported_to"]
 
 
 def test_source_binding_refuses_another_database(tmp_path: Path) -> None:

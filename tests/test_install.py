@@ -81,6 +81,7 @@ def test_the_installed_command_resolves_and_plans_a_dry_run(
             assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     assert plan["dry_run"] is True and plan["eligible"] > 0 and plan["applied"] == 0
+    assert plan["snapshot"]["snapshot"] == "candidates" and plan["snapshot"]["rows"] > 0
     with wxyc_db.connect() as conn:
         (filled,) = conn.execute(
             "SELECT count(*) FROM wxyc_schema.library WHERE artwork_url IS NOT NULL"

@@ -48,6 +48,8 @@ class ApplyResult:
     # apply --repair: the audit's wrong values replaced (dry run: would be), the rows whose
     # value changed since the audit (left alone), and the wrong values with no replacement
     # planned to be cleared (--clear-wrong) or kept
+    # the snapshot the plan was made from (rows, the runs that exported it, when)
+    snapshot: dict[str, Any] = field(default_factory=dict)
     repair: bool = False
     repaired: int = 0
     kept_changed: int = 0

@@ -168,6 +168,7 @@ def _run_apply(
             else:
                 pending.append(row)
         result = ApplyResult(
+            snapshot=cache.snapshot_info("audit_rows" if plan.repair else "candidates"),
             repair=plan.repair,
             cleared_planned=plan.cleared,
             left_wrong=plan.left_wrong,
@@ -228,6 +229,7 @@ def _run_apply(
                 "thresholds": made_with.thresholds,
                 "decisions_sha256": made_with.decisions_sha256,
                 "repair": plan.repair,
+                "snapshot": result.snapshot,
             },
             run_id=log.run_id,
         )

@@ -468,6 +468,22 @@ class Cache:
         )
         return self._frame(f"SELECT {columns} FROM candidates ORDER BY library_id")
 
+    def snapshot_info(self, snapshot: str = "candidates") -> dict[str, Any]:
+        """Which snapshot a plan is made from: its rows, the runs that exported them (a partial
+        resolve adds to the last full one) and when."""
+        table = _snapshot_table(snapshot)
+        rows = self._all(
+            f"SELECT snapshot_run, count(*), min(exported_at), max(exported_at) FROM {table} "
+            "GROUP BY snapshot_run ORDER BY max(exported_at)"
+        )
+        return {
+            "snapshot": table,
+            "rows": sum(int(r[1]) for r in rows),
+            "runs": [str(r[0]) for r in rows],
+            "exported_from": rows[0][2].isoformat() if rows else None,
+            "exported_to": rows[-1][3].isoformat() if rows else None,
+        }
+
     def candidate_count(self) -> tuple[int, int]:
         row = self._one("SELECT count(*), count(DISTINCT key_id) FROM candidates")
         assert row is not None

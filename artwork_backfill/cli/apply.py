@@ -228,8 +228,15 @@ def _render_apply(r: ApplyResult) -> None:
         if r.invalid_reasons
         else ""
     )
+    snap = r.snapshot
     rows: list[tuple[str, Any]] = [
         ("run id", r.run_id),
+        (
+            "snapshot",
+            f"{snap.get('rows', 0)} rows of {snap.get('snapshot', '?')}, exported "
+            f"{snap.get('exported_to') or '?'} by run {(snap.get('runs') or ['?'])[-1]}"
+            + (f" (+{len(snap['runs']) - 1} partial)" if len(snap.get("runs") or []) > 1 else ""),
+        ),
         ("high band", r.high),
         ("accepted by a reviewer", r.accepted),
         ("rejected by a reviewer", r.rejected),
