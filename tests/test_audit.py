@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from artwork_backfill.cache.store import Cache
 from artwork_backfill.demo.simulator import SimulatorConfig, generate_catalog, start_simulator
@@ -15,11 +16,14 @@ from artwork_backfill.demo.simulator.catalog import FILLED_KINDS
 from artwork_backfill.judge.audit import audit_row, offline_problems
 from artwork_backfill.judge.score import ShelfRow
 from artwork_backfill.review.matches import audit_rows
+from tests import test_html_browser as html_browser
 from tests.conftest import WxycDb
 from tests.test_resolve import env_for, run
 
 CATALOG = generate_catalog(1200, seed=29, filled_share=0.25)
 FAST = ["--rate-per-min", "12000"]
+# one headless Chromium for this file's page test (the review page tests' fixture)
+browser = html_browser.browser
 FILLED = {r.library_id: r for r in CATALOG.rows if r.artwork_url and not r.discogs_unavailable}
 
 
@@ -218,3 +222,135 @@ def test_clear_wrong_clears_only_wrong_values_without_a_replacement(
     assert all(FILLED[i].artwork_kind in ("logo", "photo", "unusable") for i in wrong)
     undo = ok(run(["undo", cleared["run_id"], "--execute", "--json"], env))
     assert undo["reverted"] == len(wrong) and _library(wxyc_db) == before
+
+
+# -- the review page in a real browser: audit rows, an accepted replacement, escaping ------------
+
+XSS_VALUE = '"><script>window.__pwned=1</script>'
+
+
+def _search(page: html_browser.Page, library_id: int) -> None:
+    """Show every band and type a library id into the search box (replacing what it held);
+    wait until the page shows that row among rows that all match the search, on one page."""
+    if page.element("#band").get_attribute("value") != "":
+        page.select("#band", "")
+    box = page.element("#search")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(library_id))  # typed over the selection
+    page.wait_for(
+        f"""(() => {{ const rows = Array.from(document.querySelectorAll('#rows tbody tr'));
+             return document.getElementById('page').textContent.startsWith('page 1 of 1 (')
+               && rows.some(tr => tr.dataset.libraryId === '{library_id}')
+               && rows.every(tr => tr.textContent.includes('{library_id}')); }})()"""
+    )
+
+
+def _cover_cell(page: html_browser.Page, library_id: int) -> dict[str, object]:
+    """What a shown row's cover cell holds: the replacement, then the value now."""
+    return page.eval(
+        f"""(() => {{ const tr = document.querySelector('#rows tbody tr[data-library-id="{library_id}"]');
+             const td = tr.querySelector('td.cover'), now = td.querySelector('.now-value');
+             return {{ band: tr.dataset.band, audited: tr.classList.contains('audited'),
+                       first: td.firstElementChild.tagName,
+                       replacement: td.firstElementChild.getAttribute('src'),
+                       nowClass: now && now.className,
+                       label: now && now.querySelector('.label').textContent,
+                       nowImg: now && now.querySelector('img') && now.querySelector('img').getAttribute('src'),
+                       nowText: now && now.querySelector('.none') && now.querySelector('.none').textContent,
+                       reasons: now ? Array.from(now.querySelectorAll('.reason')).map(c => c.textContent) : [],
+                       nowAfterReplacement: !!now && td.firstElementChild !== now,
+                       tags: Array.from(td.querySelectorAll('*')).map(e => e.tagName) }}; }})()"""
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_review_page_shows_the_audit_and_an_accepted_replacement_is_repaired(
+    wxyc_db: WxycDb, browser: html_browser.Browser, tmp_path: Path
+) -> None:
+    with wxyc_db.connect() as conn:
+        CATALOG.load_into_postgres(conn)
+        # a value a page must keep as text (it is no URL at all: the audit calls it wrong)
+        xss_id = min(i for i, r in FILLED.items() if r.artwork_kind == "right")
+        conn.execute(
+            "UPDATE wxyc_schema.library SET artwork_url = %s WHERE id = %s", [XSS_VALUE, xss_id]
+        )
+    cache = tmp_path / "c.duckdb"
+    with start_simulator(CATALOG, SimulatorConfig(latency_ms=1, jitter_ms=0)) as sim:
+        env = env_for(wxyc_db, sim, cache)
+        ok(run(["resolve", "--json", *FAST], env))
+        audit = ok(run(["audit", "--json", *FAST], env))
+    assert audit["replacements"]["review"] > 0, audit  # a wrong value offered for review
+    html = tmp_path / "review.html"
+    ok(run(["report", "--json", "--sample", "0", "--html", str(html)], env))
+    with Cache(cache, read_only=True) as c:
+        table = audit_rows(c)
+    audited = {r["library_id"]: r for r in table.iter_rows(named=True)}
+    assert (
+        audited[xss_id]["audit"] == "wrong" and audited[xss_id]["current_artwork_url"] == XSS_VALUE
+    )
+    # the wrong value to accept a replacement for: offered in the review band, and an image now
+    target = min(
+        i
+        for i, r in audited.items()
+        if r["audit"] == "wrong"
+        and r["band"] == "review"
+        and r["current_artwork_url"].startswith("https://")
+    )
+    row = audited[target]
+
+    page = html_browser.open_page(browser, html)
+    assert page.eval("typeof window.__pwned") == "undefined"
+
+    # the audit row: the replacement, and under it the value now with its verdict and reasons
+    _search(page, target)
+    cell = _cover_cell(page, target)
+    assert cell["band"] == "review" and cell["audited"] is True
+    assert cell["first"] == "IMG" and cell["replacement"] == row["artwork_url"]
+    assert cell["nowAfterReplacement"] is True
+    assert cell["nowClass"] == "now-value audit-wrong" and cell["label"] == "now (wrong)"
+    assert cell["nowImg"] == row["current_artwork_url"] and cell["nowText"] is None
+    assert cell["reasons"] == row["audit_reasons"].split(";") and cell["reasons"]
+
+    # accepted with a real click; the page's download carries the accept
+    page.click(f'#rows tbody tr[data-library-id="{target}"] button.accept')
+    assert html_browser.decision_of(page, target) == "accept"
+    decisions, text = html_browser.download(browser, page, tmp_path / "downloads")
+    assert html_browser.csv_decisions(text) == {target: "accept"}
+    assert html_browser.csv_decisions(page.eval("window.artworkBackfillReview.csv()")) == {
+        target: "accept"
+    }
+
+    # the value that is no URL: shown as text, nothing in it ran or became an element
+    _search(page, xss_id)
+    cell = _cover_cell(page, xss_id)
+    assert cell["audited"] is True and cell["label"] == "now (wrong)"
+    assert cell["nowText"] == XSS_VALUE and cell["nowImg"] is None
+    assert cell["reasons"] == audited[xss_id]["audit_reasons"].split(";") and cell["reasons"]
+    assert "SCRIPT" not in cell["tags"] and set(cell["tags"]) <= {"IMG", "DIV", "SPAN"}
+    # the value did not break out of the page's data block into a script of its own
+    assert (
+        page.eval(
+            "Array.from(document.scripts).filter(s => s.id !== 'review-data' "
+            "&& s.textContent.includes('__pwned')).length"
+        )
+        == 0
+    )
+    assert page.eval("typeof window.__pwned") == "undefined"
+    assert html_browser.page_errors(browser) == []
+
+    # apply --repair with the downloaded decisions writes the accepted replacement too
+    before = _library(wxyc_db)
+    done = ok(run(["apply", "--repair", "--decisions", str(decisions), "--execute", "--json"], env))
+    after = _library(wxyc_db)
+    assert done["accepted"] == 1 and done["repaired"] == done["high"] + 1
+    assert before[target] == row["current_artwork_url"] and after[target] == row["artwork_url"]
+    changed = {i for i in before if after[i] != before[i]}
+    assert target in changed
+    for i in changed - {target}:  # the rest: the high replacements of wrong values, as ever
+        assert audited[i]["audit"] == "wrong" and audited[i]["band"] == "high", audited[i]
+        assert after[i] == audited[i]["artwork_url"]
+    # the other wrong values offered for review, not accepted, stay as they were
+    for i, r in audited.items():
+        if r["audit"] == "wrong" and r["band"] == "review" and i != target:
+            assert after[i] == before[i], r
