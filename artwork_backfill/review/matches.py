@@ -136,35 +136,58 @@ def _answer_part(state: dict[str, Any] | None) -> tuple[Any, ...]:
     return (state["classification"], state["reason"], state["endpoint"], state["response_id"])
 
 
+def _record(
+    r: dict[str, Any],
+    key_id: str,
+    v: Verdict,
+    answer_part: tuple[Any, ...],
+    *,
+    band: str,
+    url: str | None,
+    reasons: str,
+    verdict: str,
+    audit: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> tuple[Any, ...]:
+    """One row of the match table, in MATCH_SCHEMA's column order."""
+    return (
+        r["library_id"],
+        r["legacy_release_id"],
+        r["artist_name"],
+        r["album_title"],
+        r["format_name"],
+        key_id,
+        band,
+        float(v.score),
+        reasons,
+        url,
+        v.matched_artist,
+        v.matched_album,
+        v.matched_release_id,
+        v.matched_library_item_id,
+        v.search_type,
+        *answer_part,
+        verdict,
+        *audit,
+    )
+
+
 def _records_frame(scored: list[_Scored]) -> pl.DataFrame:
-    records: list[tuple[Any, ...]] = []  # one tuple per row, in MATCH_SCHEMA's column order
+    records: list[tuple[Any, ...]] = []
     for key_id, rows, state, verdicts in scored:
         answer_part = _answer_part(state)
-        response_id = answer_part[3]
         for r, v in zip(rows, verdicts, strict=True):
             band = str(v.band)
+            vid = verdict_id(r["library_id"], band, v.artwork_url, answer_part[3])
             records.append(
-                (
-                    r["library_id"],
-                    r["legacy_release_id"],
-                    r["artist_name"],
-                    r["album_title"],
-                    r["format_name"],
+                _record(
+                    r,
                     key_id,
-                    band,
-                    float(v.score),
-                    ";".join(v.reasons),
-                    v.artwork_url,
-                    v.matched_artist,
-                    v.matched_album,
-                    v.matched_release_id,
-                    v.matched_library_item_id,
-                    v.search_type,
-                    *answer_part,
-                    verdict_id(r["library_id"], band, v.artwork_url, response_id),
-                    None,
-                    None,
-                    None,
+                    v,
+                    answer_part,
+                    band=band,
+                    url=v.artwork_url,
+                    reasons=";".join(v.reasons),
+                    verdict=vid,
                 )
             )
     return pl.DataFrame(records, schema=MATCH_SCHEMA, orient="row").sort("library_id")
@@ -207,37 +230,25 @@ def audit_rows(cache: Cache, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> pl.
     records: list[tuple[Any, ...]] = []
     for key_id, rows, state, verdicts in _score_snapshot(cache, thresholds, "audit_rows"):
         answer_part = _answer_part(state)
-        response_id = answer_part[3]
         for r, v in zip(rows, verdicts, strict=True):
             gate = v if state is not None and state.get("classification") else None
             audit = audit_row(shelf_row(r), r["artwork_url"], gate, releases, thresholds)
             # what `apply --repair` would write: the replacement, in the gate's band; nothing
             # (no_match) for a value that stays
-            band = audit.replacement_band if audit.replacement_url else "no_match"
+            band = (audit.replacement_band or "no_match") if audit.replacement_url else "no_match"
+            url = audit.replacement_url
+            vid = verdict_id(r["library_id"], f"audit:{band}", url, answer_part[3])
             records.append(
-                (
-                    r["library_id"],
-                    r["legacy_release_id"],
-                    r["artist_name"],
-                    r["album_title"],
-                    r["format_name"],
+                _record(
+                    r,
                     key_id,
-                    band,
-                    float(v.score),
-                    ";".join(v.reasons) if audit.replacement_url else "",
-                    audit.replacement_url,
-                    v.matched_artist,
-                    v.matched_album,
-                    v.matched_release_id,
-                    v.matched_library_item_id,
-                    v.search_type,
-                    *answer_part,
-                    verdict_id(
-                        r["library_id"], f"audit:{band}", audit.replacement_url, response_id
-                    ),
-                    r["artwork_url"],
-                    str(audit.verdict),
-                    ";".join(audit.reasons),
+                    v,
+                    answer_part,
+                    band=band,
+                    url=url,
+                    reasons=";".join(v.reasons) if url else "",
+                    verdict=vid,
+                    audit=(r["artwork_url"], str(audit.verdict), ";".join(audit.reasons)),
                 )
             )
     return pl.DataFrame(records, schema=MATCH_SCHEMA, orient="row").sort("library_id")
