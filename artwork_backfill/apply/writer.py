@@ -57,54 +57,34 @@ class BatchKind:
 
 
 def apply_kind(db: DbSettings) -> BatchKind:
-    return BatchKind(
-        command=APPLY_BATCH,
-        create=sql.SQL(
-            "CREATE TEMP TABLE artwork_batch (id integer PRIMARY KEY, url text NOT NULL, "
-            "artist text NOT NULL, title text NOT NULL) ON COMMIT DROP"
-        ),
-        copy=sql.SQL("COPY artwork_batch (id, url, artist, title) FROM STDIN"),
-        update=sql.SQL(
-            "UPDATE {library} AS l SET artwork_url = t.url "
-            "FROM artwork_batch AS t, {artists} AS a "
-            "WHERE l.id = t.id AND a.id = l.artist_id "
-            "AND a.artist_name = t.artist AND l.album_title = t.title "
-            "AND l.artwork_url IS NULL AND l.discogs_unavailable = false "
-            "RETURNING l.id"
-        ).format(**table_names(db)),
-        copy_row=lambda r: (r.library_id, r.url, r.artist_name, r.album_title),
-        # a backfill replaces NULL: the previous value journaled is None
-        intent_row=lambda r: (
-            r.library_id,
-            r.url,
-            r.artist_name,
-            r.album_title,
-            r.band,
-            None,
-            r.verdict_id,
-        ),
-        row_id=lambda r: r.library_id,
-    )
+    """The backfill: each row gets its cover only while it is still NULL, with the same
+    artist and title, not flagged."""
+    return _write_kind(db, holds=sql.SQL("l.artwork_url IS NULL"))
 
 
 def repair_kind(db: DbSettings) -> BatchKind:
     """`apply --repair`: each row gets its replacement (NULL for a clear) only where it still
     holds the value audited (`previous`), with the same artist and title, not flagged."""
+    return _write_kind(db, holds=sql.SQL("l.artwork_url = t.previous"))
+
+
+def _write_kind(db: DbSettings, *, holds: sql.SQL) -> BatchKind:
+    """An apply batch; `holds` is what the row must hold now for the write to take it."""
     return BatchKind(
         command=APPLY_BATCH,
         create=sql.SQL(
-            "CREATE TEMP TABLE artwork_repair (id integer PRIMARY KEY, url text, "
-            "previous text NOT NULL, artist text NOT NULL, title text NOT NULL) ON COMMIT DROP"
+            "CREATE TEMP TABLE artwork_batch (id integer PRIMARY KEY, url text, previous text, "
+            "artist text NOT NULL, title text NOT NULL) ON COMMIT DROP"
         ),
-        copy=sql.SQL("COPY artwork_repair (id, url, previous, artist, title) FROM STDIN"),
+        copy=sql.SQL("COPY artwork_batch (id, url, previous, artist, title) FROM STDIN"),
         update=sql.SQL(
             "UPDATE {library} AS l SET artwork_url = t.url "
-            "FROM artwork_repair AS t, {artists} AS a "
+            "FROM artwork_batch AS t, {artists} AS a "
             "WHERE l.id = t.id AND a.id = l.artist_id "
             "AND a.artist_name = t.artist AND l.album_title = t.title "
-            "AND l.artwork_url = t.previous AND l.discogs_unavailable = false "
+            "AND {holds} AND l.discogs_unavailable = false "
             "RETURNING l.id"
-        ).format(**table_names(db)),
+        ).format(holds=holds, **table_names(db)),
         copy_row=lambda r: (
             r.library_id,
             None if r.clear else r.url,
@@ -112,7 +92,8 @@ def repair_kind(db: DbSettings) -> BatchKind:
             r.artist_name,
             r.album_title,
         ),
-        # journaled with the value replaced; a clear is journaled as "" (NULL was written)
+        # journaled with the value the write replaced (None for a backfill); a repair's clear
+        # is journaled as "" (NULL was written)
         intent_row=lambda r: (
             r.library_id,
             "" if r.clear else r.url,
